@@ -1,0 +1,52 @@
+"""Adam with bias correction, and AdamW's decoupled weight decay."""
+from .base import Optimizer
+
+
+class Adam(Optimizer):
+    """m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2
+    m_hat = m / (1 - b1^t);   v_hat = v / (1 - b2^t)      (t = steps taken, from 1)
+    W <- W - lr m_hat / (sqrt(v_hat) + eps)
+    """
+
+    slots = ("m", "v")
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        for arg, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{arg} must be in [0, 1), got {value!r}")
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def update(self, name, param, grad, state):
+        """The readable reference form of the update.
+
+        Derivation: derivations/optimizers.md#adam
+        """
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * (grad * grad)
+        m_hat = m / (1 - self.beta1 ** self.t)
+        v_hat = v / (1 - self.beta2 ** self.t)
+        param -= self.lr * m_hat / (v_hat ** 0.5 + self.eps)
+
+
+class AdamW(Adam):
+    """Adam plus decoupled weight decay: W <- W - lr * weight_decay * W, then the Adam step.
+
+    Only weights (names ending in ".W") decay, not biases.  Unlike an L2 term in
+    the loss, the decay does not pass through Adam's per-coordinate scaling.
+    """
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, beta1, beta2, eps)
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.weight_decay = weight_decay
+
+    def update(self, name, param, grad, state):
+        """Derivation: derivations/optimizers.md#adamw"""
+        if self.weight_decay and name.endswith(".W"):
+            param *= 1 - self.lr * self.weight_decay
+        super().update(name, param, grad, state)

@@ -1,0 +1,54 @@
+"""The optimizer interface: state keyed by full parameter names, updates outside backward."""
+from ..layers.activations import _xp
+
+
+class Optimizer:
+    """Updates parameters in place from their gradients.
+
+    `step(params, grads)` takes two dicts with the same keys, the model's full
+    parameter names ("layers.0.W", "layers.0.b", ...), so state never collides
+    between layers.  `t` counts the steps taken (Adam's bias correction needs it).
+    """
+
+    slots = ()  # names of the per-parameter state arrays, e.g. ("m", "v")
+
+    def __init__(self, lr):
+        if not lr > 0:
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        self.lr = lr
+        self.t = 0
+        self.state = {}  # state[param_name][slot] -> array shaped like the parameter
+
+    def step(self, params, grads):
+        missing = set(params) - set(grads)
+        if missing:
+            raise KeyError(f"no gradient for parameter(s): {', '.join(sorted(missing))}")
+        self.t += 1
+        for name, param in params.items():
+            if name not in self.state:
+                self.state[name] = {slot: _xp(param).zeros_like(param) for slot in self.slots}
+            self.update(name, param, grads[name], self.state[name])
+
+    def update(self, name, param, grad, state):
+        raise NotImplementedError
+
+    def state_arrays(self):
+        """Flat dict "<slot>.<param name>" -> array, for resumable checkpoints."""
+        return {f"{slot}.{name}": arr for name, st in self.state.items() for slot, arr in st.items()}
+
+    def load_state_arrays(self, arrays, t, like):
+        """Restore from `state_arrays()` output; `like` maps param names to arrays on the target device."""
+        self.t = int(t)
+        self.state = {}
+        for key, arr in arrays.items():
+            slot, name = key.split(".", 1)
+            self.state.setdefault(name, {})[slot] = _to_like(arr, like[name])
+
+
+def _to_like(arr, ref):
+    """Copy host array `arr` to the device and dtype of `ref`."""
+    if type(ref).__module__.startswith("cupy"):
+        import cupy
+        return cupy.asarray(arr, dtype=ref.dtype)
+    import numpy
+    return numpy.array(arr, dtype=ref.dtype)

@@ -1,0 +1,253 @@
+"""The training loop: seeded minibatches, history, early stopping, NaN stop, Ctrl-C and resume.
+
+Determinism: epoch e's batch order comes from default_rng([seed, e]) and the
+noise of step s of epoch e from default_rng([seed, e, s]), so a run resumed
+from any step sees exactly what an uninterrupted run would have seen.  On CuPy
+the data set lives on the device, batches are gathered there, and the loss is
+read back to the host once per epoch, never per step.
+"""
+import math
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .checkpoint import load_arrays, save_arrays
+
+
+class TrainingInterrupted(Exception):
+    """Training was stopped by Ctrl-C; `resume_path` (if set) holds a resumable checkpoint."""
+
+    def __init__(self, message, resume_path=None):
+        super().__init__(message)
+        self.resume_path = resume_path
+
+
+def check_finite_data(X, what="training data"):
+    """Raise ValueError naming the first row with NaN or inf, before any training."""
+    from .layers.activations import _xp
+    bad_rows = ~_xp(X).isfinite(X).reshape(X.shape[0], -1).all(axis=1)
+    if bool(bad_rows.any()):
+        raise ValueError(f"{what} contains NaN or inf (first at row {int(bad_rows.argmax())}); "
+                         "clean or drop those rows before training")
+
+
+class Trainer:
+    """Minibatch training of an `Autoencoder` with an `Optimizer`.
+
+    epochs, batch_size : the loop.  noise : None, a spec string ("gaussian:0.45",
+    "occlusion:0.2") or a callable f(x, rng) -> corrupted x: denoising training
+    feeds the corrupted batch and reconstructs the clean one.  patience : stop
+    when the validation loss has not improved for this many epochs, and restore
+    the best weights.  resume_path : where Ctrl-C (and each epoch end) writes a
+    resumable checkpoint.  callbacks : functions f(trainer, epoch) called after
+    each epoch; step_callback : f(trainer, epoch, step) after each step.
+    """
+
+    def __init__(self, model, optimizer, epochs=8, batch_size=100, noise=None, patience=None, seed=0,
+                 progress=True, resume_path=None, callbacks=(), step_callback=None, image_shape=None,
+                 eval_batch_size=2000):
+        if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if patience is not None and not (isinstance(patience, (int, np.integer)) and patience > 0):
+            raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+        self.model, self.optimizer = model, optimizer
+        self.epochs, self.batch_size, self.patience, self.seed = epochs, batch_size, patience, seed
+        self.noise = self._noise_fn(noise, image_shape)
+        self.progress, self.resume_path = progress, resume_path
+        self.callbacks, self.step_callback = list(callbacks), step_callback
+        self.eval_batch_size = eval_batch_size
+        self.history = {"train_loss": [], "val_loss": [], "epoch_seconds": [], "stop_reason": None, "best_epoch": None}
+        self._stop_requested = False
+        self._start = (0, 0, 0.0)  # epoch, step, loss sum so far (set by resume)
+        self._best = None  # (val_loss, host copy of parameters)
+        self._wait = 0
+
+    @staticmethod
+    def _noise_fn(noise, image_shape):
+        if noise is None or callable(noise):
+            return noise
+        from .data import parse_corruption
+        if image_shape is None:
+            raise ValueError("a noise spec needs the image shape; pass image_shape=(28, 28) or a callable")
+        return parse_corruption(noise, image_shape)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, X_train, X_val=None):
+        """Train; returns the history dict (train_loss, val_loss, epoch_seconds, stop_reason, best_epoch)."""
+        model, backend = self.model, self.model.backend_
+        X_train = self._prepare(X_train, "training data")
+        X_val = self._prepare(X_val, "validation data") if X_val is not None and len(X_val) else None
+        if self.patience is not None and X_val is None:
+            raise ValueError("patience (early stopping) needs validation data; pass X_val or a --val-fraction > 0")
+        n = X_train.shape[0]
+        steps = math.ceil(n / self.batch_size)
+        params = model.parameters()
+        last_finite = self._snapshot()
+        start_epoch, start_step, start_sum = self._start
+        bar = tqdm(total=self.epochs * steps, initial=start_epoch * steps + start_step,
+                   disable=not self.progress, unit="step", leave=False)
+        with _sigint_sets_flag(self):
+            for epoch in range(start_epoch, self.epochs):
+                t0 = time.perf_counter()
+                order = backend.asarray(np.random.default_rng([self.seed, epoch]).permutation(n))
+                loss_sum = backend.xp.zeros((), dtype=np.float64) + (start_sum if epoch == start_epoch else 0.0)
+                first = start_step if epoch == start_epoch else 0
+                for step in range(first, steps):
+                    batch = X_train[order[step * self.batch_size:(step + 1) * self.batch_size]]
+                    inputs = batch
+                    if self.noise is not None:
+                        inputs = self.noise(batch, np.random.default_rng([self.seed, epoch, step]))
+                    loss, grads = model.loss_and_grads(inputs, target=batch)
+                    self.optimizer.step(params, grads)
+                    loss_sum += loss * batch.shape[0]  # stays on the device: no per-step sync
+                    bar.update(1)
+                    if self.step_callback is not None:
+                        self.step_callback(self, epoch, step)
+                    if self._stop_requested:
+                        bar.close()
+                        self._interrupt(epoch, step + 1, float(loss_sum))
+                train_loss = float(loss_sum) / n  # the one host read of the epoch
+                if not math.isfinite(train_loss):
+                    self._restore(last_finite)
+                    self.history["stop_reason"] = (f"the training loss became {train_loss} in epoch {epoch + 1}; "
+                                                   f"stopped and restored the weights of the last finite epoch")
+                    warnings.warn(self.history["stop_reason"], RuntimeWarning, stacklevel=2)
+                    break
+                val_loss = self.evaluate(X_val) if X_val is not None else None
+                self.history["train_loss"].append(train_loss)
+                self.history["val_loss"].append(val_loss)
+                self.history["epoch_seconds"].append(time.perf_counter() - t0)
+                bar.set_postfix(train=f"{train_loss:.4g}", val="-" if val_loss is None else f"{val_loss:.4g}")
+                last_finite = self._snapshot()
+                stop = self._early_stopping(epoch, val_loss)
+                for callback in self.callbacks:
+                    callback(self, epoch)
+                if self.resume_path is not None and epoch + 1 < self.epochs and not stop:
+                    self.save_resume(epoch + 1, 0, 0.0)
+                if stop:
+                    break
+        bar.close()
+        if self._best is not None:
+            self._restore(self._best[1])
+        if self.resume_path is not None and os.path.exists(self.resume_path):
+            os.remove(self.resume_path)
+        self.history["epochs_run"] = len(self.history["train_loss"])
+        return self.history
+
+    def _prepare(self, X, what):
+        """Validate on the host (shape, finiteness), then copy to the device once."""
+        model = self.model
+        if not type(X).__module__.startswith("cupy"):
+            X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != model.input_size:
+            raise ValueError(f"{what} must have shape (n_samples, {model.input_size}), got {tuple(X.shape)}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{what} is empty")
+        check_finite_data(X, what)
+        return model.backend_.asarray(X, dtype=model.dtype)
+
+    def evaluate(self, X):
+        """Mean reconstruction loss (no penalties) over X on the device, read back once."""
+        model, xp = self.model, self.model.xp
+        total = xp.zeros((), dtype=np.float64)
+        for i in range(0, X.shape[0], self.eval_batch_size):
+            batch = X[i:i + self.eval_batch_size]
+            if model.loss == "bce":
+                logits = batch
+                for layer in model.layers_[:-1]:
+                    logits = layer.forward(logits)
+                total += model.loss_fn_.forward(logits, batch) * batch.shape[0]
+            else:
+                total += model.loss_fn_.forward(model.reconstruct(batch), batch) * batch.shape[0]
+        return float(total) / X.shape[0]
+
+    # ------------------------------------------------------------------ early stopping and snapshots
+    def _early_stopping(self, epoch, val_loss):
+        if self.patience is None or val_loss is None or not math.isfinite(val_loss):
+            return False
+        if self._best is None or val_loss < self._best[0]:
+            self._best = (val_loss, self.model.state_arrays())
+            self.history["best_epoch"] = epoch + 1
+            self._wait = 0
+            return False
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.history["stop_reason"] = (f"early stopping: validation loss did not improve for {self.patience} "
+                                           f"epochs; restored the weights of epoch {self.history['best_epoch']}")
+            return True
+        return False
+
+    def _snapshot(self):
+        return {name: arr.copy() for name, arr in self.model.parameters().items()}
+
+    def _restore(self, snapshot):
+        for name, param in self.model.parameters().items():
+            param[...] = self.model.xp.asarray(snapshot[name])
+
+    # ------------------------------------------------------------------ Ctrl-C and resume
+    def request_stop(self):
+        """Ask the loop to stop cleanly after the current step (what Ctrl-C does)."""
+        self._stop_requested = True
+
+    def _interrupt(self, epoch, step, loss_sum):
+        if self.resume_path is not None:
+            self.save_resume(epoch, step, loss_sum)
+            raise TrainingInterrupted(f"training interrupted at epoch {epoch + 1}, step {step}; "
+                                      f"resumable checkpoint written to {self.resume_path}", self.resume_path)
+        raise TrainingInterrupted(f"training interrupted at epoch {epoch + 1}, step {step}")
+
+    def save_resume(self, epoch, step, loss_sum):
+        """Write model, optimizer state and loop position to `resume_path` (atomically)."""
+        arrays = {f"model.{k}": v for k, v in self.model.state_arrays().items()}
+        arrays.update({f"optimizer.{k}": self.model.backend_.to_numpy(v) for k, v in self.optimizer.state_arrays().items()})
+        if self._best is not None:
+            arrays.update({f"best.{k}": v for k, v in self._best[1].items()})
+        config = {"model": self.model.config(), "epoch": epoch, "step": step, "loss_sum": loss_sum,
+                  "optimizer_t": self.optimizer.t, "history": self.history, "wait": self._wait,
+                  "best_val_loss": None if self._best is None else self._best[0]}
+        save_arrays(self.resume_path, arrays, config)
+
+    def load_resume(self, path):
+        """Restore a state written by `save_resume`; the next `fit` continues from there."""
+        arrays, config = load_arrays(path)
+        group = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        self.model.load_state_arrays(group("model."), source=f"resume checkpoint {str(path)!r}")
+        self.optimizer.load_state_arrays(group("optimizer."), config["optimizer_t"], self.model.parameters())
+        best = group("best.")
+        self._best = (config["best_val_loss"], best) if best else None
+        self._wait = config["wait"]
+        self.history = config["history"]
+        self._start = (config["epoch"], config["step"], config["loss_sum"])
+        return config
+
+
+class _sigint_sets_flag:
+    """While training, the first Ctrl-C asks for a clean stop after the current step; a second one kills."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                if self.trainer._stop_requested:
+                    signal.default_int_handler(signum, frame)
+                self.trainer.request_stop()
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
