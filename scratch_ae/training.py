@@ -36,6 +36,15 @@ def check_finite_data(X, what="training data"):
                          "clean or drop those rows before training")
 
 
+def infer_image_shape(width):
+    """The image shape of a flat width: s*s -> (s, s), 3*s*s -> (3, s, s), else (width,)."""
+    for channels in (1, 3):
+        side = math.isqrt(width // channels)
+        if channels * side * side == width:
+            return (side, side) if channels == 1 else (3, side, side)
+    return (width,)
+
+
 class Trainer:
     """Minibatch training of an `Autoencoder` with an `Optimizer`.
 
@@ -59,7 +68,7 @@ class Trainer:
             raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
         self.model, self.optimizer = model, optimizer
         self.epochs, self.batch_size, self.patience, self.seed = epochs, batch_size, patience, seed
-        self.noise = self._noise_fn(noise, image_shape)
+        self.noise = self._noise_fn(noise, image_shape or infer_image_shape(model.input_size))
         self.progress, self.resume_path = progress, resume_path
         self.callbacks, self.step_callback = list(callbacks), step_callback
         self.eval_batch_size = eval_batch_size
@@ -74,8 +83,6 @@ class Trainer:
         if noise is None or callable(noise):
             return noise
         from .data import parse_corruption
-        if image_shape is None:
-            raise ValueError("a noise spec needs the image shape; pass image_shape=(28, 28) or a callable")
         return parse_corruption(noise, image_shape)
 
     # ------------------------------------------------------------------ the loop

@@ -1,0 +1,24 @@
+"""Shared fixtures.  Real data comes from the MNIST copy bundled in the package."""
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mnist_test_images():
+    """The 10,000 real MNIST test images, (10000, 784) float32 in [0, 1]."""
+    from scratch_ae.data import load_dataset
+    return load_dataset("mnist", "test").images
+
+
+@pytest.fixture
+def mnist_sample(mnist_test_images):
+    """mnist_sample(n, width=784, offset=0): n real images as float64; width < 784 keeps a
+    central block of pixels (real values, small enough for exhaustive finite differences)."""
+    def sample(n, width=784, offset=0):
+        x = mnist_test_images[offset:offset + n].astype(np.float64)
+        if width == 784:
+            return x
+        # the middle pixels of a 28x28 image carry ink; take `width` of them around the centre
+        start = 392 - width // 2
+        return x[:, start:start + width] * 0.9 + 0.05
+    return sample
