@@ -36,10 +36,10 @@ class Backend:
         return self.xp.asarray(a, dtype=dtype)
 
     def to_numpy(self, a):
-        """Copy an array of this backend back to a host NumPy array."""
+        """A host NumPy copy of an array of this backend (always a copy, never a view)."""
         if self.name == "cupy":
             return self.xp.asnumpy(a)
-        return np.asarray(a)
+        return np.array(a, copy=True)
 
     def synchronize(self):
         """Wait for queued device work (a no-op on NumPy); used only for timing."""

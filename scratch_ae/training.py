@@ -100,7 +100,8 @@ class Trainer:
         start_epoch, start_step, start_sum = self._start
         bar = tqdm(total=self.epochs * steps, initial=start_epoch * steps + start_step,
                    disable=not self.progress, unit="step", leave=False)
-        with _sigint_sets_flag(self):
+        # Overflow inside a diverging epoch is caught below by the finite-loss check, which says so clearly.
+        with _sigint_sets_flag(self), np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(start_epoch, self.epochs):
                 t0 = time.perf_counter()
                 order = backend.asarray(np.random.default_rng([self.seed, epoch]).permutation(n))
