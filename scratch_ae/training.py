@@ -77,6 +77,7 @@ class Trainer:
         self._start = (0, 0, 0.0)  # epoch, step, loss sum so far (set by resume)
         self._best = None  # (val_loss, host copy of parameters)
         self._wait = 0
+        self.resume_extra = {}  # JSON-able extras saved with a resumable checkpoint (the CLI stores its config)
 
     @staticmethod
     def _noise_fn(noise, image_shape):
@@ -219,7 +220,7 @@ class Trainer:
             arrays.update({f"best.{k}": v for k, v in self._best[1].items()})
         config = {"model": self.model.config(), "epoch": epoch, "step": step, "loss_sum": loss_sum,
                   "optimizer_t": self.optimizer.t, "history": self.history, "wait": self._wait,
-                  "best_val_loss": None if self._best is None else self._best[0]}
+                  "best_val_loss": None if self._best is None else self._best[0], **self.resume_extra}
         save_arrays(self.resume_path, arrays, config)
 
     def load_resume(self, path):
