@@ -1,0 +1,29 @@
+"""The deep-30 record lab runs end to end in quick mode and reports against PCA and the published figure."""
+import json
+
+from scratch_ae.labs import run_lab
+from scratch_ae.labs.deep30 import cosine_lr
+
+
+def test_deep30_quick_writes_the_comparison_table(tmp_path):
+    results = run_lab("deep-30", str(tmp_path), quick=True)
+    rows = {row["model"].split(",")[0]: row for row in results["rows"]}
+    assert 12 < rows["PCA"]["test_sse_per_image"] < 17  # 30 components on the quick subset
+    ae = [r for r in results["rows"] if "this run" in r["model"]][0]
+    assert 0 < ae["test_sse_per_image"] < 100
+    assert results["published"]["hinton_salakhutdinov_2006"] == 3.00
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["recipe"]["output"] == "sigmoid + BCE"
+    assert (tmp_path / "results.md").exists() and (tmp_path / "figures" / "reconstructions.png").exists()
+    assert not (tmp_path / "resume.npz").exists()
+
+
+def test_cosine_schedule_runs_from_lr_max_down_to_lr_min():
+    class T:
+        class optimizer:
+            lr = 1e-3
+    callback, seen = cosine_lr(1e-3, 1e-5, 10), []
+    for epoch in range(10):
+        callback(T, epoch)
+        seen.append(T.optimizer.lr)
+    assert seen == sorted(seen, reverse=True) and abs(seen[-1] - 1e-5) < 1e-12 and seen[0] < 1e-3
