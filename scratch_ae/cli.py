@@ -20,48 +20,26 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(cast, accept, expected):
+    """An argparse type: `cast` the text, then require `accept(value)`, else say what was expected."""
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):  # NaN fails every comparison, so it is rejected too
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    parse.__name__ = expected
+    return parse
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def fraction(text):
-    value = nonnegative_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
-
-
-def open_fraction(text):
-    value = fraction(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {text!r}")
-    return value
+INF = float("inf")
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+positive_float = _number(float, lambda v: 0 < v < INF, "a positive finite number")
+nonnegative_float = _number(float, lambda v: 0 <= v < INF, "a finite number >= 0")
+fraction = _number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+open_fraction = _number(float, lambda v: 0 < v < 1, "a fraction in (0, 1)")
 
 
 def hidden_sizes(text):
