@@ -14,7 +14,7 @@ import time
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
 from .checkpoint import load_arrays, save_arrays
 
