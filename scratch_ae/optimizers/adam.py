@@ -1,27 +1,36 @@
 """Adam with bias correction, and AdamW's decoupled weight decay."""
 from .base import Optimizer
+from .fused import adam_fused_update
 
 
 class Adam(Optimizer):
     """m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2
     m_hat = m / (1 - b1^t);   v_hat = v / (1 - b2^t)      (t = steps taken, from 1)
     W <- W - lr m_hat / (sqrt(v_hat) + eps)
+
+    fused=True runs the same update as one fused pass (optimizers/fused.py: a
+    CuPy kernel, or in-place cache-blocked NumPy equal to this one bit for bit);
+    `update` below stays the readable reference.
     """
 
     slots = ("m", "v")
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, fused=False):
         super().__init__(lr)
         for arg, value in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{arg} must be in [0, 1), got {value!r}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.fused = bool(fused)
 
     def update(self, name, param, grad, state):
         """The readable reference form of the update.
 
         Derivation: derivations/optimizers.md#adam
         """
+        if self.fused:
+            adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t)
+            return
         m, v = state["m"], state["v"]
         m *= self.beta1
         m += (1 - self.beta1) * grad
@@ -39,14 +48,18 @@ class AdamW(Adam):
     the loss, the decay does not pass through Adam's per-coordinate scaling.
     """
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
-        super().__init__(lr, beta1, beta2, eps)
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, fused=False):
+        super().__init__(lr, beta1, beta2, eps, fused)
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.weight_decay = weight_decay
 
     def update(self, name, param, grad, state):
         """Derivation: derivations/optimizers.md#adamw"""
+        if self.fused:  # the decay is the fused update's first line
+            decay = 1 - self.lr * self.weight_decay if self.weight_decay and name.endswith(".W") else None
+            adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t, decay)
+            return
         if self.weight_decay and name.endswith(".W"):
             param *= 1 - self.lr * self.weight_decay
         super().update(name, param, grad, state)

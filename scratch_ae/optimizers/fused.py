@@ -1,0 +1,118 @@
+"""The fused Adam / AdamW update: the maths of `Adam.update`, in fewer passes over memory.
+
+`Adam.update` (adam.py) is the readable reference: one line per formula, each
+line a full pass over the parameter that allocates a temporary.  The update is
+elementwise, so it can instead be done one element (or one block of elements)
+at a time, reading p, g, m, v once and writing p, m, v once:
+
+* CuPy: one `ElementwiseKernel`, a single pass over the four arrays.
+* NumPy: the reference's own operations, in the same order on the same dtypes,
+  but written in place into two small preallocated scratch buffers (no
+  temporaries allocated per step), over blocks of the flattened arrays small
+  enough that a block's 14 passes stay in the CPU's cache.  Same operations,
+  same order, same rounding: the result is bit-for-bit the reference's
+  (tests/test_fused_optimizer.py).  Splitting the blocks between threads was
+  tried and dropped: no faster here (benchmarks/RESULTS.md), since the update
+  is memory-bound and BLAS's idle threads keep spinning on the other cores.
+
+Select it with `Adam(lr, fused=True)` / `AdamW(lr, fused=True)`.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+# Largest block per array on NumPy: 262144 float32.  A block's six arrays (p, g,
+# m, v and two scratch buffers, 6 MiB) stay in the last-level cache for its 14
+# passes; smaller, L2-sized blocks lose more to NumPy's per-call overhead (about
+# 2 us a call) than they gain (measured: benchmarks/RESULTS.md).
+BLOCK_BYTES = 1024 * 1024
+
+_CUPY_KERNEL = None
+_LOCAL = threading.local()  # per thread: dtype -> two 1-d scratch buffers of one block
+
+
+def adam_fused_update(param, grad, m, v, lr, beta1, beta2, eps, t, decay=None):
+    """One Adam step on one parameter, in place, fused; AdamW's decay first if `decay` is given.
+
+    Per element, with c1 = 1 - beta1^t and c2 = 1 - beta2^t (t = this step, from 1):
+        p <- p * decay                             (AdamW weights only: decay = 1 - lr * weight_decay)
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        p <- p - lr (m / c1) / (sqrt(v / c2) + eps)
+    param, m, v are updated in place; grad is only read.  On NumPy the result
+    equals `Adam.update`'s bit for bit; on CuPy to rounding (one kernel, which
+    the compiler may contract into fused multiply-adds).
+
+    Derivation: derivations/optimizers.md#adam-fused
+    """
+    c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t
+    if type(param).__module__.startswith("cupy"):
+        _cupy_kernel()(grad, lr, beta1, 1 - beta1, beta2, 1 - beta2, eps, c1, c2,
+                       1.0 if decay is None else decay, param, m, v)
+        return
+    hyper = (lr, beta1, 1 - beta1, beta2, 1 - beta2, eps, c1, c2, decay)
+    if not all(a.flags.c_contiguous for a in (param, grad, m, v)):
+        # Flat views need contiguous arrays; otherwise one block of the whole shape.
+        _adam_block(param, grad, m, v, *hyper)
+        return
+    flats = [a.reshape(-1) for a in (param, grad, m, v)]
+    block = max(1, BLOCK_BYTES // param.itemsize)
+    for start in range(0, flats[0].shape[0], block):
+        _adam_block(*(a[start:start + block] for a in flats), *hyper)
+
+
+def _adam_block(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay):
+    """The reference update, line for line, in place on one block (its comments quote adam.py)."""
+    s1, s2 = _scratch(p.dtype, p.shape)
+    if decay is not None:
+        p *= decay                                  # param *= 1 - lr * weight_decay   (AdamW)
+    m *= beta1                                      # m *= beta1
+    np.multiply(g, one_minus_beta1, out=s1)         # m += (1 - beta1) * grad
+    m += s1
+    v *= beta2                                      # v *= beta2
+    np.multiply(g, g, out=s1)                       # v += (1 - beta2) * (grad * grad)
+    s1 *= one_minus_beta2
+    v += s1
+    np.divide(m, c1, out=s1)                        # m_hat = m / (1 - beta1 ** t)
+    np.divide(v, c2, out=s2)                        # v_hat = v / (1 - beta2 ** t)
+    s1 *= lr                                        # param -= lr * m_hat / (v_hat ** 0.5 + eps)
+    np.sqrt(s2, out=s2)
+    s2 += eps
+    s1 /= s2
+    p -= s1
+
+
+def _scratch(dtype, shape):
+    """Two scratch arrays of `shape`: views of this thread's buffers, kept between calls."""
+    size = int(np.prod(shape))
+    buffers = _LOCAL.__dict__.setdefault("buffers", {})
+    bufs = buffers.get(np.dtype(dtype))
+    if bufs is None or bufs[0].shape[0] < size:
+        bufs = buffers[np.dtype(dtype)] = (np.empty(size, dtype), np.empty(size, dtype))
+    return bufs[0][:size].reshape(shape), bufs[1][:size].reshape(shape)
+
+
+def _cupy_kernel():
+    """The CuPy ElementwiseKernel (compiled on first use): one pass over p, g, m, v."""
+    global _CUPY_KERNEL
+    if _CUPY_KERNEL is None:
+        import cupy
+        _CUPY_KERNEL = cupy.ElementwiseKernel(
+            "T g, T lr, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T c1, T c2, T decay",
+            "T p, T m, T v",
+            """
+            p = p * decay;                                 // AdamW: decay = 1 - lr * weight_decay (else 1)
+            m = beta1 * m + one_minus_beta1 * g;           // m <- beta1 m + (1 - beta1) g
+            v = beta2 * v + one_minus_beta2 * (g * g);     // v <- beta2 v + (1 - beta2) g^2
+            T m_hat = m / c1;                              // c1 = 1 - beta1^t
+            T v_hat = v / c2;                              // c2 = 1 - beta2^t
+            p = p - (lr * m_hat) / (sqrt(v_hat) + eps);
+            """,
+            "scratch_ae_adam_fused",
+        )
+    return _CUPY_KERNEL
+
+
+__all__ = ["adam_fused_update", "BLOCK_BYTES"]
