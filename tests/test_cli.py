@@ -110,7 +110,8 @@ def _cli(*args):
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
-    args = ["train", "--hidden", "64", "--limit", "3000", "--epochs", "6", "--no-progress", "--seed", "3"]
+    # 30 short epochs: long enough that the signal lands during training even on a busy machine
+    args = ["train", "--hidden", "64", "--limit", "3000", "--epochs", "30", "--no-progress", "--seed", "3"]
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     cmd, env = _cli(*args, "--out", str(reference))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
