@@ -12,15 +12,19 @@ alternate: A B A B ...), with OpenBLAS, MKL and OpenMP pinned to the same
 thread count and torch.set_num_threads set to it.  Both start from the same
 weights (scratch-ae's seeded He initialisation, copied into nn.Linear), see the
 same minibatches (the Trainer's seeded permutation) and read the loss back once
-per epoch.  On the GPU, before its measured epoch, each process trains a
-throwaway copy for --warmup-steps steps (kernels compiled and loaded).  A process reports its epoch time, its loss, and its memory:
-ru_maxrss (the whole process) and the epoch's own peak over what was resident
-before it (VmHWM reset through /proc/self/clear_refs).
+per epoch.  scratch-ae uses Adam(fused=True) unless --optimizer reference;
+PyTorch its default Adam on the CPU and Adam(fused=True) on CUDA.  On the GPU,
+before its measured epoch, each process trains a throwaway copy for
+--warmup-steps steps (kernels compiled and loaded).  A process reports its
+epoch time, CPU time, loss, and memory: ru_maxrss (the whole process) and the
+epoch's own peak over what was resident before it (VmHWM reset through
+/proc/self/clear_refs); on the GPU also the allocator's device memory.
 
 Also measured: the machine's float32 GEMM rate (best of NumPy and PyTorch at
-large square sizes, same threads), each epoch's GEMM work over that rate (the
-efficiency), and where a scratch-ae epoch's time goes, from an instrumented copy
-of the training loop (matrix products, elementwise work, optimizer, batching).
+large square sizes, same threads, before and after the epochs), each epoch's
+GEMM work over that rate (the efficiency), and where a scratch-ae epoch's time
+goes, from an instrumented copy of the training loop (matrix products,
+elementwise work, optimizer, batching).
 
 The result is printed as one JSON document (and written to --out if given).
 """

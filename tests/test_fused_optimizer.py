@@ -90,6 +90,22 @@ def test_fused_adam_trains_an_autoencoder_exactly_like_the_reference(mnist_sampl
         np.testing.assert_array_equal(models[1].parameters()[k], v, err_msg=k)
 
 
+def test_the_gpu_kernels_reordered_form_equals_the_reference_on_the_cpu():
+    """The kernel's maths (derivations/optimizers.md#adam-fused), evaluated with NumPy in float64."""
+    rng = np.random.default_rng(4)
+    p, m, v = rng.standard_normal(1000), rng.standard_normal(1000) * 0.1, rng.uniform(0, 0.01, 1000)
+    g = rng.standard_normal(1000)
+    lr, b1, b2, eps, t = 0.01, 0.9, 0.999, 1e-8, 7
+    ref_p, state = {"a.W": p.copy()}, {"a.W": {"m": m.copy(), "v": v.copy()}}
+    ref = Adam(lr, b1, b2, eps)
+    ref.t, ref.state = t - 1, state
+    ref.step(ref_p, {"a.W": g})
+    eta_t, eps_t = fused_module.reordered_scalars(lr, eps, 1 - b1 ** t, 1 - b2 ** t)
+    m2, v2 = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g  # the kernel's lines, in order
+    q = p - eta_t * m2 / (np.sqrt(v2) + eps_t)
+    np.testing.assert_allclose(q, ref_p["a.W"], rtol=1e-14, atol=1e-16)
+
+
 def test_fused_update_keeps_the_derivation_pointer():
     assert "Derivation: derivations/optimizers.md#adam-fused" in adam_fused_update.__doc__
 

@@ -5,13 +5,19 @@ line a full pass over the parameter that allocates a temporary.  The update is
 elementwise, so it can instead be done one element (or one block of elements)
 at a time, reading p, g, m, v once and writing p, m, v once:
 
-* CuPy: one `ElementwiseKernel`, a single pass over the four arrays.
+* CuPy: one `ElementwiseKernel`, a single pass over the four arrays, in the
+  reordered form of derivations/optimizers.md#adam-fused: the bias corrections
+  folded into two scalars per step, eta_t = lr sqrt(c2) / c1 and
+  eps_t = eps sqrt(c2), so W <- W - eta_t m / (sqrt(v) + eps_t).  Equal to the
+  reference in exact arithmetic; in floating point to rounding.
 * NumPy: the reference's own operations, in the same order on the same dtypes,
   but written in place into two small preallocated scratch buffers (no
   temporaries allocated per step), over blocks of the flattened arrays small
   enough that a block's 14 passes stay in the CPU's cache.  Same operations,
   same order, same rounding: the result is bit-for-bit the reference's
-  (tests/test_fused_optimizer.py).  Splitting the blocks between threads was
+  (tests/test_fused_optimizer.py).  The reordered form would save two of the
+  14 passes (about 10% of the update) at the price of that equality, so NumPy
+  keeps the reference's order.  Splitting the blocks between threads was
   tried and dropped: no faster here (benchmarks/RESULTS.md), since the update
   is memory-bound and BLAS's idle threads keep spinning on the other cores.
 
@@ -41,15 +47,17 @@ def adam_fused_update(param, grad, m, v, lr, beta1, beta2, eps, t, decay=None):
         m <- beta1 m + (1 - beta1) g
         v <- beta2 v + (1 - beta2) g^2
         p <- p - lr (m / c1) / (sqrt(v / c2) + eps)
-    param, m, v are updated in place; grad is only read.  On NumPy the result
-    equals `Adam.update`'s bit for bit; on CuPy to rounding (one kernel, which
-    the compiler may contract into fused multiply-adds).
+           = p - eta_t m / (sqrt(v) + eps_t),   eta_t = lr sqrt(c2) / c1,  eps_t = eps sqrt(c2)
+    param, m, v are updated in place; grad is only read.  NumPy evaluates the
+    first form, in the reference's order, so the result equals `Adam.update`'s
+    bit for bit; the CuPy kernel evaluates the second, equal to rounding.
 
     Derivation: derivations/optimizers.md#adam-fused
     """
     c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t
     if type(param).__module__.startswith("cupy"):
-        _cupy_kernel()(grad, lr, beta1, 1 - beta1, beta2, 1 - beta2, eps, c1, c2,
+        eta_t, eps_t = reordered_scalars(lr, eps, c1, c2)
+        _cupy_kernel()(grad, beta1, 1 - beta1, beta2, 1 - beta2, eta_t, eps_t,
                        1.0 if decay is None else decay, param, m, v)
         return
     hyper = (lr, beta1, 1 - beta1, beta2, 1 - beta2, eps, c1, c2, decay)
@@ -61,6 +69,11 @@ def adam_fused_update(param, grad, m, v, lr, beta1, beta2, eps, t, decay=None):
     block = max(1, BLOCK_BYTES // param.itemsize)
     for start in range(0, flats[0].shape[0], block):
         _adam_block(*(a[start:start + block] for a in flats), *hyper)
+
+
+def reordered_scalars(lr, eps, c1, c2):
+    """eta_t = lr sqrt(c2) / c1 and eps_t = eps sqrt(c2): the fused form's two per-step scalars (host floats)."""
+    return lr * c2 ** 0.5 / c1, eps * c2 ** 0.5
 
 
 def _adam_block(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay):
@@ -95,24 +108,25 @@ def _scratch(dtype, shape):
 
 
 def _cupy_kernel():
-    """The CuPy ElementwiseKernel (compiled on first use): one pass over p, g, m, v."""
+    """The CuPy ElementwiseKernel (compiled on first use): one pass over p, g, m, v.
+
+    Its lines are the second form in `adam_fused_update`'s docstring (the derivation it cites).
+    """
     global _CUPY_KERNEL
     if _CUPY_KERNEL is None:
         import cupy
         _CUPY_KERNEL = cupy.ElementwiseKernel(
-            "T g, T lr, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T c1, T c2, T decay",
+            "T g, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eta_t, T eps_t, T decay",
             "T p, T m, T v",
             """
             p = p * decay;                                 // AdamW: decay = 1 - lr * weight_decay (else 1)
             m = beta1 * m + one_minus_beta1 * g;           // m <- beta1 m + (1 - beta1) g
             v = beta2 * v + one_minus_beta2 * (g * g);     // v <- beta2 v + (1 - beta2) g^2
-            T m_hat = m / c1;                              // c1 = 1 - beta1^t
-            T v_hat = v / c2;                              // c2 = 1 - beta2^t
-            p = p - (lr * m_hat) / (sqrt(v_hat) + eps);
+            p = p - eta_t * m / (sqrt(v) + eps_t);         // = p - lr m_hat / (sqrt(v_hat) + eps)
             """,
             "scratch_ae_adam_fused",
         )
     return _CUPY_KERNEL
 
 
-__all__ = ["adam_fused_update", "BLOCK_BYTES"]
+__all__ = ["adam_fused_update", "reordered_scalars", "BLOCK_BYTES"]

@@ -1,0 +1,126 @@
+"""Microbenchmarks behind the choices in scratch_ae/optimizers/fused.py (see RESULTS.md).
+
+    python benchmarks/micro.py optimizer   # one Adam step: reference, fused, torch.optim.Adam
+    python benchmarks/micro.py blocks      # the fused NumPy update's time against its block size
+    python benchmarks/micro.py gemm        # each matrix product of a training step: NumPy vs torch
+
+Thread counts come from --threads (default: the usable cores), set for OpenBLAS,
+MKL and OpenMP before NumPy or torch is imported.  Medians of --repeats calls
+after one untimed call, in milliseconds (GFLOP/s for gemm).  Prints JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NETWORKS = {"standard": ([784, 256], 100), "deep": ([784, 1000, 500, 250, 30], 256)}
+
+
+def median_ms(f, repeats):
+    import numpy as np
+    f()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def shapes_of(sizes):
+    widths = sizes + sizes[-2::-1]
+    out = {}
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        out[f"layers.{i}.W"], out[f"layers.{i}.b"] = (a, b), (b,)
+    return out
+
+
+def optimizer(args):
+    import numpy as np
+    import torch
+    from scratch_ae.optimizers import Adam
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    result = {}
+    for net, (sizes, _) in NETWORKS.items():
+        shapes = shapes_of(sizes)
+        P = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        G = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        row = {f"scratch-ae {name}": median_ms(lambda: opt.step(P, G), args.repeats)
+               for name, opt in (("reference", Adam(1e-3)), ("fused", Adam(1e-3, fused=True)))}
+        tp = [torch.nn.Parameter(torch.from_numpy(P[k].copy())) for k in shapes]
+        for p, k in zip(tp, shapes):
+            p.grad = torch.from_numpy(G[k])
+        row["torch.optim.Adam"] = median_ms(torch.optim.Adam(tp, lr=1e-3).step, args.repeats)
+        result[net] = {"parameters": sum(int(np.prod(s)) for s in shapes.values()), "ms_per_step": row}
+    return result
+
+
+def blocks(args):
+    import numpy as np
+    from scratch_ae.optimizers import fused
+    rng = np.random.default_rng(0)
+    result = {}
+    for n in (200704, 784000, 2833000):
+        arrays = [rng.standard_normal(n).astype(np.float32) for _ in range(2)] + [np.zeros(n, np.float32), np.ones(n, np.float32)]
+        row = {}
+        for kib in (16, 64, 256, 1024, 4096):
+            fused.BLOCK_BYTES = kib * 1024
+            row[f"{kib} KiB"] = median_ms(lambda: fused.adam_fused_update(*arrays, 1e-3, 0.9, 0.999, 1e-8, 3), args.repeats)
+        result[f"{n} parameters"] = row
+    return result
+
+
+def gemm(args):
+    import numpy as np
+    import torch
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    result = {}
+    for net, (sizes, batch) in NETWORKS.items():
+        widths = sizes + sizes[-2::-1]
+        rows, total = [], {"numpy": 0.0, "torch": 0.0}
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            x = rng.standard_normal((batch, a)).astype(np.float32)
+            W = rng.standard_normal((a, b)).astype(np.float32)
+            g = rng.standard_normal((batch, b)).astype(np.float32)
+            gW = np.empty_like(W)
+            xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+            Wt = torch.from_numpy(np.ascontiguousarray(W.T))  # nn.Linear keeps (out, in)
+            products = {"forward": (lambda: x @ W, lambda: torch.nn.functional.linear(xt, Wt)),
+                        "grad_W": (lambda: np.matmul(x.T, g, out=gW), lambda: gt.t().mm(xt))}
+            if i > 0:
+                products["grad_x"] = (lambda: g @ W.T, lambda: gt.mm(Wt))
+            flops = 2 * batch * a * b
+            row = {"layer": f"{a}x{b}"}
+            for name, (f_np, f_torch) in products.items():
+                t_np, t_torch = median_ms(f_np, args.repeats), median_ms(f_torch, args.repeats)
+                total["numpy"] += t_np
+                total["torch"] += t_torch
+                row[name] = {"numpy_gflops": flops / t_np / 1e6, "torch_gflops": flops / t_torch / 1e6}
+            rows.append(row)
+        result[net] = {"batch": batch, "layers": rows, "ms_per_step": total}
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=["optimizer", "blocks", "gemm"])
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--repeats", type=int, default=30)
+    args = p.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    sys.path[:0] = [str(HERE.parent)]
+    result = {"optimizer": optimizer, "blocks": blocks, "gemm": gemm}[args.what](args)
+    print(json.dumps({"what": args.what, "threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                      "load_average": os.getloadavg(), "result": result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
