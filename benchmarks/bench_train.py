@@ -51,6 +51,14 @@ LR = 1e-3
 
 
 # ============================================================================ workers (one process each)
+def select_scratch_optimizer(name):
+    """True for a fused Adam: "fused" (compiled where Numba is installed), "fused-numpy" (NumPy blocks)."""
+    if name == "fused-numpy":
+        from scratch_ae.optimizers import fused as fused_module
+        fused_module.CPU_KERNEL = "numpy"
+    return name.startswith("fused")
+
+
 def worker_scratch(spec):
     """One epoch of scratch-ae's own Trainer (what `Autoencoder.fit` runs)."""
     X = common.load_mnist_train(spec.get("limit"))
@@ -58,7 +66,7 @@ def worker_scratch(spec):
     from scratch_ae.optimizers import Adam
     model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
                         backend=spec["backend"], seed=spec["seed"])
-    fused = spec["optimizer"] == "fused"
+    fused = select_scratch_optimizer(spec["optimizer"])
     make_trainer = lambda m: Trainer(m, Adam(LR, fused=fused), epochs=1, batch_size=spec["batch"],
                                      seed=spec["seed"], progress=False)
     if spec["backend"] == "cupy":
@@ -212,12 +220,13 @@ def worker_breakdown(spec):
     model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
                         backend=spec["backend"], seed=spec["seed"])
     backend, xp = model.backend_, model.xp
-    optimizer = Adam(LR, fused=True) if spec["optimizer"] == "fused" else Adam(LR)
+    fused = select_scratch_optimizer(spec["optimizer"])
+    optimizer = Adam(LR, fused=fused)
     X = backend.asarray(X)
     if spec.get("warmup_steps"):
         from scratch_ae import Trainer
         throwaway = Autoencoder(sizes=spec["sizes"], backend=spec["backend"], seed=spec["seed"] + 1)
-        Trainer(throwaway, Adam(LR, fused=spec["optimizer"] == "fused"), epochs=1, batch_size=spec["batch"],
+        Trainer(throwaway, Adam(LR, fused=fused), epochs=1, batch_size=spec["batch"],
                 progress=False).fit(X[:spec["warmup_steps"] * spec["batch"]])
     params = model.parameters()
     sw = common.Stopwatch(backend.synchronize)
@@ -294,13 +303,15 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="BLAS/OpenMP/torch threads (default: all usable cores)")
     p.add_argument("--networks", default="standard,deep", help="comma-separated: standard, deep")
     p.add_argument("--batch-sizes", default=None, help="override the batch sizes (CPU default: 100 standard, 256 deep; GPU: 100,1024)")
-    p.add_argument("--optimizer", choices=["fused", "reference"], default="fused",
-                   help="scratch-ae's Adam: Adam(fused=True) or the readable reference update (default fused)")
+    p.add_argument("--optimizer", choices=["fused", "fused-numpy", "reference"], default="fused",
+                   help="scratch-ae's Adam: Adam(fused=True) (compiled with Numba where installed), the same "
+                        "forced onto its NumPy blocks, or the readable reference update (default fused)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (a partial epoch; for quick checks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup-steps", type=int, default=None,
-                   help="steps of a throwaway model in each process before the measured epoch (default: 10 on "
-                        "the GPU, to compile and load kernels; 0 on the CPU, where it would only blur the memory figures)")
+                   help="steps of a throwaway model in each process before the measured epoch, for both "
+                        "libraries (default: 10 on the GPU, to compile and load kernels; 2 on the CPU, to load "
+                        "the compiled Adam from Numba's cache and start the BLAS threads)")
     p.add_argument("--no-breakdown", action="store_true", help="skip the per-phase breakdown")
     p.add_argument("--skip-torch", action="store_true", help="only time scratch-ae")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -314,7 +325,7 @@ def main(argv=None):
 
     gpu = args.backend == "cupy"
     if args.warmup_steps is None:
-        args.warmup_steps = 10 if gpu else 0
+        args.warmup_steps = 10 if gpu else 2
     if gpu:
         from scratch_ae.backend import cupy_unavailable_reason
         reason = cupy_unavailable_reason()
@@ -325,7 +336,7 @@ def main(argv=None):
     n_images = args.limit or 60000
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "backend": args.backend, "threads": threads, "runs": args.runs,
-              "scratch_optimizer": f"Adam(fused={args.optimizer == 'fused'})", "images_per_epoch": n_images,
+              "scratch_optimizer": args.optimizer, "numba": common.numba_version(), "images_per_epoch": n_images,
               "load_average_before": os.getloadavg()}
 
     gemm_libs = ["cupy", "torch-cuda"] if gpu else ["numpy", "torch"]

@@ -131,7 +131,7 @@ def current_rss_kib():
 def thread_env(threads):
     """Environment that pins OpenBLAS, MKL and OpenMP to `threads` threads."""
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -144,6 +144,15 @@ def run_worker(script, spec, threads, timeout=900):
     if proc.returncode != 0:
         raise RuntimeError(f"worker {spec} failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def numba_version():
+    """Numba's version, or None: with Numba, scratch-ae's fused Adam on the CPU is one compiled loop."""
+    try:
+        import numba
+        return numba.__version__
+    except ImportError:
+        return None
 
 
 def blas_info():

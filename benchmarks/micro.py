@@ -1,11 +1,11 @@
 """Microbenchmarks behind the choices in scratch_ae/optimizers/fused.py (see RESULTS.md).
 
-    python benchmarks/micro.py optimizer   # one Adam step: reference, fused, torch.optim.Adam
+    python benchmarks/micro.py optimizer   # one Adam step: reference, fused (NumPy, Numba), torch.optim.Adam
     python benchmarks/micro.py blocks      # the fused NumPy update's time against its block size
     python benchmarks/micro.py gemm        # each matrix product of a training step: NumPy vs torch
 
 Thread counts come from --threads (default: the usable cores), set for OpenBLAS,
-MKL and OpenMP before NumPy or torch is imported.  Medians of --repeats calls
+MKL, OpenMP and Numba before NumPy or torch is imported.  Medians of --repeats calls
 after one untimed call, in milliseconds (GFLOP/s for gemm).  Prints JSON.
 """
 from __future__ import annotations
@@ -43,7 +43,8 @@ def shapes_of(sizes):
 def optimizer(args):
     import numpy as np
     import torch
-    from scratch_ae.optimizers import Adam
+    from scratch_ae.optimizers import Adam, fused
+    from scratch_ae.optimizers.fused_cpu import numba_unavailable_reason
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     result = {}
@@ -51,8 +52,14 @@ def optimizer(args):
         shapes = shapes_of(sizes)
         P = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
         G = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
-        row = {f"scratch-ae {name}": median_ms(lambda: opt.step(P, G), args.repeats)
-               for name, opt in (("reference", Adam(1e-3)), ("fused", Adam(1e-3, fused=True)))}
+        reference = Adam(1e-3)
+        row = {"scratch-ae reference": median_ms(lambda: reference.step(P, G), args.repeats)}
+        for kernel in ("numpy", "numba"):  # the fused update on its NumPy blocks, then compiled
+            if kernel == "numba" and numba_unavailable_reason():
+                continue
+            fused.CPU_KERNEL = kernel
+            opt = Adam(1e-3, fused=True)
+            row[f"scratch-ae fused ({kernel})"] = median_ms(lambda: opt.step(P, G), args.repeats)
         tp = [torch.nn.Parameter(torch.from_numpy(P[k].copy())) for k in shapes]
         for p, k in zip(tp, shapes):
             p.grad = torch.from_numpy(G[k])
@@ -64,6 +71,7 @@ def optimizer(args):
 def blocks(args):
     import numpy as np
     from scratch_ae.optimizers import fused
+    fused.CPU_KERNEL = "numpy"  # the blocks are the NumPy path's
     rng = np.random.default_rng(0)
     result = {}
     for n in (200704, 784000, 2833000):
@@ -114,7 +122,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--repeats", type=int, default=30)
     args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     sys.path[:0] = [str(HERE.parent)]
     result = {"optimizer": optimizer, "blocks": blocks, "gemm": gemm}[args.what](args)

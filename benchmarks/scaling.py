@@ -84,7 +84,7 @@ def serve(impl, backend, images, threads):
 def main(argv=None):
     args = parse(argv)
     # Thread counts must be fixed before NumPy (OpenBLAS) and torch (OpenMP) start.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     sys.path[:0] = [str(HERE), str(HERE.parent)]
     if args.serve:

@@ -7,6 +7,7 @@ from scratch_ae.backend import cupy_unavailable_reason
 from scratch_ae.optimizers import Adam, AdamW
 from scratch_ae.optimizers import fused as fused_module
 from scratch_ae.optimizers.fused import adam_fused_update
+from scratch_ae.optimizers.fused_cpu import adam_update_compiled, numba_unavailable_reason
 
 # Weight, bias, and a matrix spanning several cache blocks with a ragged last block.
 SHAPES = {"layers.0.W": (300, 257), "layers.0.b": (257,), "layers.1.W": (7, 3), "layers.1.b": (3,)}
@@ -38,16 +39,31 @@ MAKERS = {
 }
 
 
-@pytest.fixture(params=[4096, fused_module.BLOCK_BYTES], ids=["small-blocks", "default-blocks"])
-def block_bytes(request, monkeypatch):
-    """Small blocks make every array span several blocks, the last one ragged."""
-    monkeypatch.setattr(fused_module, "BLOCK_BYTES", request.param)
+@pytest.fixture(params=["numpy-small-blocks", "numpy-default-blocks", "numba"])
+def cpu_kernel(request, monkeypatch):
+    """Each CPU path of the fused update: NumPy blocks (small blocks make every array span
+    several blocks, the last one ragged) and the compiled loop (skipped without Numba)."""
+    if request.param == "numba":
+        if numba_unavailable_reason() is not None:
+            pytest.skip(numba_unavailable_reason())
+        monkeypatch.setattr(fused_module, "CPU_KERNEL", "numba")
+    else:
+        monkeypatch.setattr(fused_module, "CPU_KERNEL", "numpy")
+        monkeypatch.setattr(fused_module, "BLOCK_BYTES", 4096 if "small" in request.param else fused_module.BLOCK_BYTES)
     return request.param
+
+
+@pytest.fixture
+def compiled_kernel(monkeypatch):
+    """The Numba path (fused_cpu.py); skips where Numba is not installed."""
+    if numba_unavailable_reason() is not None:
+        pytest.skip(numba_unavailable_reason())
+    monkeypatch.setattr(fused_module, "CPU_KERNEL", "numba")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(MAKERS))
-def test_numpy_fused_update_equals_the_reference_bit_for_bit(name, dtype, block_bytes):
+def test_cpu_fused_update_equals_the_reference_bit_for_bit(name, dtype, cpu_kernel):
     ref, fused, ref_params, fused_params = run_both(MAKERS[name], dtype)
     assert fused.t == ref.t == 6
     for k in SHAPES:
@@ -57,7 +73,28 @@ def test_numpy_fused_update_equals_the_reference_bit_for_bit(name, dtype, block_
         assert fused_params[k].dtype == dtype
 
 
+def test_compiled_cpu_update_keeps_inf_nan_and_signed_zero_like_the_reference(compiled_kernel):
+    """Edge values: the compiled loop must not differ where a reordering or FMA would show."""
+    p = np.array([0.0, -0.0, 1.0, -1.0, np.inf, 3e38, 1e-30], dtype=np.float32)
+    g = np.array([0.0, 0.0, np.nan, 1e-38, 1.0, 3e38, -1e-30], dtype=np.float32)
+    ref_p, fused_p = {"a.W": p.copy()}, {"a.W": p.copy()}
+    with np.errstate(all="ignore"):
+        AdamW(0.01, weight_decay=0.1).step(ref_p, {"a.W": g})
+        AdamW(0.01, weight_decay=0.1, fused=True).step(fused_p, {"a.W": g})
+    np.testing.assert_array_equal(np.signbit(fused_p["a.W"]), np.signbit(ref_p["a.W"]))
+    np.testing.assert_array_equal(fused_p["a.W"], ref_p["a.W"])
+
+
+def test_without_numba_the_fused_update_falls_back_to_numpy_blocks(monkeypatch):
+    monkeypatch.setattr(fused_module, "CPU_KERNEL", "numpy")
+    monkeypatch.setattr(fused_module, "adam_update_compiled", lambda *a, **k: pytest.fail("compiled path used"))
+    ref, fused, ref_params, fused_params = run_both(MAKERS["adam"], np.float32, steps=2)
+    for k in SHAPES:
+        np.testing.assert_array_equal(fused_params[k], ref_params[k], err_msg=k)
+
+
 def test_a_ragged_last_block_and_a_single_element_block(monkeypatch):
+    monkeypatch.setattr(fused_module, "CPU_KERNEL", "numpy")
     monkeypatch.setattr(fused_module, "BLOCK_BYTES", 4)  # one float32 per block
     rng = np.random.default_rng(1)
     p, g = rng.standard_normal((9, 7)).astype(np.float32), rng.standard_normal((9, 7)).astype(np.float32)
@@ -108,6 +145,7 @@ def test_the_gpu_kernels_reordered_form_equals_the_reference_on_the_cpu():
 
 def test_fused_update_keeps_the_derivation_pointer():
     assert "Derivation: derivations/optimizers.md#adam-fused" in adam_fused_update.__doc__
+    assert "Derivation: derivations/optimizers.md#adam-fused" in adam_update_compiled.__doc__
 
 
 def test_make_optimizer_builds_the_fused_adam_and_can_build_the_reference():

@@ -10,7 +10,9 @@ at a time, reading p, g, m, v once and writing p, m, v once:
   folded into two scalars per step, eta_t = lr sqrt(c2) / c1 and
   eps_t = eps sqrt(c2), so W <- W - eta_t m / (sqrt(v) + eps_t).  Equal to the
   reference in exact arithmetic; in floating point to rounding.
-* NumPy: the reference's own operations, in the same order on the same dtypes,
+* NumPy with Numba installed: one compiled loop, the reference line for line
+  (fused_cpu.py), a single pass; bit-for-bit the reference's result.
+* NumPy without Numba: the reference's own operations, in the same order on the same dtypes,
   but written in place into two small preallocated scratch buffers (no
   temporaries allocated per step), over blocks of the flattened arrays small
   enough that a block's 14 passes stay in the CPU's cache.  Same operations,
@@ -29,11 +31,18 @@ import threading
 
 import numpy as np
 
+from .fused_cpu import adam_update_compiled, numba_unavailable_reason
+
 # Largest block per array on NumPy: 262144 float32.  A block's six arrays (p, g,
 # m, v and two scratch buffers, 6 MiB) stay in the last-level cache for its 14
 # passes; smaller, L2-sized blocks lose more to NumPy's per-call overhead (about
 # 2 us a call) than they gain (measured: benchmarks/RESULTS.md).
 BLOCK_BYTES = 1024 * 1024
+
+# The NumPy-backend path: "numba" (fused_cpu.py, one compiled pass) when Numba is
+# installed, else "numpy" (the cache-blocked in-place form below).  Both equal the
+# reference bit for bit; tests and benchmarks set this to compare them.
+CPU_KERNEL = "numpy" if numba_unavailable_reason() else "numba"
 
 _CUPY_KERNEL = None
 _LOCAL = threading.local()  # per thread: dtype -> two 1-d scratch buffers of one block
@@ -60,8 +69,12 @@ def adam_fused_update(param, grad, m, v, lr, beta1, beta2, eps, t, decay=None):
         _cupy_kernel()(grad, beta1, 1 - beta1, beta2, 1 - beta2, eta_t, eps_t,
                        1.0 if decay is None else decay, param, m, v)
         return
+    arrays = (param, grad, m, v)
+    if CPU_KERNEL == "numba" and all(a.flags.c_contiguous and a.dtype == param.dtype for a in arrays):
+        adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay)
+        return
     hyper = (lr, beta1, 1 - beta1, beta2, 1 - beta2, eps, c1, c2, decay)
-    if not all(a.flags.c_contiguous for a in (param, grad, m, v)):
+    if not all(a.flags.c_contiguous for a in arrays):
         # Flat views need contiguous arrays; otherwise one block of the whole shape.
         _adam_block(param, grad, m, v, *hyper)
         return
@@ -129,4 +142,4 @@ def _cupy_kernel():
     return _CUPY_KERNEL
 
 
-__all__ = ["adam_fused_update", "reordered_scalars", "BLOCK_BYTES"]
+__all__ = ["adam_fused_update", "reordered_scalars", "BLOCK_BYTES", "CPU_KERNEL"]

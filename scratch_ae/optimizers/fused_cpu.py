@@ -1,0 +1,85 @@
+"""The fused Adam / AdamW update on the CPU as one compiled loop: the CPU twin of the CuPy kernel.
+
+NumPy runs one formula at a time over a whole array, so even the cache-blocked
+update in fused.py makes 14 passes over each block.  The update is elementwise:
+compiled with Numba, each element is read once (p, g, m, v) and written once
+(p, m, v), which is the least memory traffic the update can have.  Numba is an
+optional dependency (`pip install "scratch-ae[fast]"`); without it fused.py
+uses its NumPy blocks.
+
+The loop body is the reference `Adam.update` (adam.py), line for line, on
+scalars of the parameter's dtype, in the same order: float32 stays float32,
+and the result equals the reference bit for bit (tests/test_fused_optimizer.py).
+Numba is not asked for `fastmath`, so the compiler may not reorder the
+arithmetic or contract a multiply and an add into one rounding.
+
+The loop is split between threads (`numba.prange`); `NUMBA_NUM_THREADS` sets
+how many (the benchmarks set it to the BLAS thread count).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+try:  # optional: the fast CPU path
+    import numba
+except ImportError:  # pragma: no cover - depends on the environment
+    numba = None
+
+def numba_unavailable_reason():
+    """None when the compiled CPU update can run, else why not (one line)."""
+    if numba is None:
+        return 'Numba is not installed (pip install "scratch-ae[fast]")'
+    return None
+
+
+def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay):
+    """One pass over flat p, g, m, v; every scalar already has the arrays' dtype."""
+    for i in numba.prange(p.shape[0]):
+        gi = g[i]
+        pi = p[i] * decay                                   # param *= 1 - lr * weight_decay   (AdamW; else 1)
+        mi = m[i] * beta1 + gi * one_minus_beta1           # m *= beta1; m += (1 - beta1) * grad
+        vi = v[i] * beta2 + (gi * gi) * one_minus_beta2    # v *= beta2; v += (1 - beta2) * (grad * grad)
+        m_hat = mi / c1                                     # m_hat = m / (1 - beta1 ** t)
+        v_hat = vi / c2                                     # v_hat = v / (1 - beta2 ** t)
+        p[i] = pi - (m_hat * lr) / (np.sqrt(v_hat) + eps)  # param -= lr * m_hat / (v_hat ** 0.5 + eps)
+        m[i] = mi
+        v[i] = vi
+
+
+_KERNEL = None
+# Numba's default thread pool ("workqueue") aborts the process if two Python threads
+# launch parallel loops at once; the lock makes concurrent optimizers take turns.
+_LAUNCH_LOCK = threading.Lock()
+
+
+def _kernel():
+    """The compiled loop: compiled on first use (about 1 s), then loaded from Numba's disk cache.
+
+    One compilation only, parallel: Numba's cache does not tell a serial and a
+    parallel build of one function apart.  The parallel build is also the one
+    LLVM vectorises here (the serial loop was measured 10x slower); on a
+    30-element bias it costs about 2 us, as a serial loop does.
+    """
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = numba.njit(parallel=True, cache=True, nogil=True)(_adam_loop)
+    return _KERNEL
+
+
+def adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay=None):
+    """In place on C-contiguous NumPy arrays of one dtype; the maths of fused.adam_fused_update.
+
+    Derivation: derivations/optimizers.md#adam-fused
+    """
+    scalar = param.dtype.type  # the reference's Python floats meet float32 arrays as float32 (NEP 50)
+    flats = [a.reshape(-1) for a in (param, grad, m, v)]
+    scalars = (scalar(lr), scalar(beta1), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
+               scalar(c1), scalar(c2), scalar(1.0 if decay is None else decay))
+    kernel = _kernel()
+    with _LAUNCH_LOCK:
+        kernel(*flats, *scalars)
+
+
+__all__ = ["adam_update_compiled", "numba_unavailable_reason"]
