@@ -168,18 +168,23 @@ class Autoencoder(BaseEstimator):
         """x (B, D) -> reconstruction (B, D)."""
         return self.decode(self.encode(x))
 
-    def _objective(self, x, target):
-        """Forward pass for training: the scalar objective (caches filled for backward)."""
+    def _forward_to_loss(self, x):
+        """x -> (code, what the loss takes, the decoder layers run): with BCE the loss takes
+        the logits and fuses the final sigmoid in (losses.md#bce-with-logits)."""
         code = x
         for layer in self.layers_[:self.n_encoder_layers_]:
             code = layer.forward(code)
-        # With BCE the loss takes the logits and fuses the final sigmoid in (losses.md#bce-with-logits).
         decoder = self.layers_[self.n_encoder_layers_:]
         if self.loss == "bce":
             decoder = decoder[:-1]
         out = code
         for layer in decoder:
             out = layer.forward(out)
+        return code, out, decoder
+
+    def _objective(self, x, target):
+        """Forward pass for training: the scalar objective (caches filled for backward)."""
+        code, out, decoder = self._forward_to_loss(x)
         objective = self.loss_fn_.forward(out, target)
         for penalty in self.penalties_:
             objective = objective + penalty.forward(code)
@@ -192,6 +197,12 @@ class Autoencoder(BaseEstimator):
         x = self._as_batch(x)
         target = x if target is None else self._as_batch(target, "target")
         return self._objective(x, target)[0]
+
+    def reconstruction_loss(self, x, target=None):
+        """The reconstruction loss alone (no penalties), forward only, as a 0-d backend array."""
+        x = self._as_batch(x)
+        target = x if target is None else self._as_batch(target, "target")
+        return self.loss_fn_.forward(self._forward_to_loss(x)[1], target)
 
     def loss_and_grads(self, x, target=None):
         """One forward and backward pass.
@@ -259,9 +270,11 @@ class Autoencoder(BaseEstimator):
 
     def score(self, X, y=None):
         """Minus the mean squared reconstruction error per image (summed over pixels): higher is better."""
-        X = np.asarray(X, dtype=self.dtype)
-        recon = self.inverse_transform(self.transform(X))
-        return -float(((recon - X) ** 2).sum(axis=1).mean())
+        from .metrics import reconstruction_metrics
+        X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
+        if X.ndim != 2 or X.shape[1] != self.input_size:
+            raise ValueError(f"X must have shape (n_samples, {self.input_size}), got {tuple(X.shape)}")
+        return -reconstruction_metrics(self, X)["sse_per_image"]
 
     # ------------------------------------------------------------------ checkpoints
     def config(self):

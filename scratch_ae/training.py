@@ -27,13 +27,19 @@ class TrainingInterrupted(Exception):
         self.resume_path = resume_path
 
 
-def check_finite_data(X, what="training data"):
-    """Raise ValueError naming the first row with NaN or inf, before any training."""
+def check_finite_data(X, what="training data", chunk_rows=4096):
+    """Raise ValueError naming the first row with NaN or inf, before any training.
+
+    Checked `chunk_rows` rows at a time, so the boolean mask stays small (a mask of
+    all of MNIST at once would be a 47 MB transient array).
+    """
     from .layers.activations import _xp
-    bad_rows = ~_xp(X).isfinite(X).reshape(X.shape[0], -1).all(axis=1)
-    if bool(bad_rows.any()):
-        raise ValueError(f"{what} contains NaN or inf (first at row {int(bad_rows.argmax())}); "
-                         "clean or drop those rows before training")
+    xp = _xp(X)
+    for start in range(0, X.shape[0], chunk_rows):
+        bad_rows = ~xp.isfinite(X[start:start + chunk_rows]).reshape(-1, X[0].size).all(axis=1)
+        if bool(bad_rows.any()):
+            raise ValueError(f"{what} contains NaN or inf (first at row {start + int(bad_rows.argmax())}); "
+                             "clean or drop those rows before training")
 
 
 def infer_image_shape(width):
@@ -168,13 +174,7 @@ class Trainer:
         total = xp.zeros((), dtype=np.float64)
         for i in range(0, X.shape[0], self.eval_batch_size):
             batch = X[i:i + self.eval_batch_size]
-            if model.loss == "bce":
-                logits = batch
-                for layer in model.layers_[:-1]:
-                    logits = layer.forward(logits)
-                total += model.loss_fn_.forward(logits, batch) * batch.shape[0]
-            else:
-                total += model.loss_fn_.forward(model.reconstruct(batch), batch) * batch.shape[0]
+            total += model.reconstruction_loss(batch) * batch.shape[0]
         return float(total) / X.shape[0]
 
     # ------------------------------------------------------------------ early stopping and snapshots

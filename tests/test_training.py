@@ -46,6 +46,24 @@ def test_nan_in_the_data_is_rejected_before_training_starts(mnist_test_images):
         np.testing.assert_array_equal(value, before[name])
 
 
+def test_the_finite_check_names_the_right_row_past_its_first_chunk(mnist_test_images):
+    from scratch_ae.training import check_finite_data
+    X = mnist_test_images[:1000].copy()
+    X[777, 3] = np.inf
+    with pytest.raises(ValueError, match=r"validation data contains NaN or inf \(first at row 777\)"):
+        check_finite_data(X, "validation data", chunk_rows=100)
+    check_finite_data(mnist_test_images[:1000], chunk_rows=100)  # clean data passes
+
+
+@pytest.mark.parametrize("loss, output", [("mse", "relu"), ("bce", "sigmoid")])
+def test_evaluate_is_the_mean_reconstruction_loss_without_penalties(mnist_test_images, loss, output):
+    model = Autoencoder(sizes=[784, 32], loss=loss, output_activation=output, l1=1e-2)
+    X = model.backend_.asarray(mnist_test_images[:300])
+    by_batch = Trainer(model, Adam(1e-3), progress=False, eval_batch_size=128).evaluate(X)
+    assert by_batch == pytest.approx(float(model.reconstruction_loss(X)), rel=1e-5)
+    assert float(model.objective(X)) > float(model.reconstruction_loss(X))  # the L1 term is left out
+
+
 def test_wrongly_shaped_data_is_rejected_with_the_expected_shape(mnist_test_images):
     with pytest.raises(ValueError, match=r"shape \(n_samples, 784\), got \(100, 28, 28\)"):
         Trainer(fresh(sizes=(784, 32)), Adam(1e-3), progress=False).fit(mnist_test_images[:100].reshape(-1, 28, 28))
