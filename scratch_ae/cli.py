@@ -110,6 +110,7 @@ def build_parser():
     lab.add_argument("name", choices=list(LABS))
     common(lab, None)
     lab.add_argument("--quick", action="store_true", help="small subset and few epochs")
+    lab.add_argument("--epochs", type=positive_int, default=None, help="override the lab's number of epochs")
     lab.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -242,7 +243,8 @@ def cmd_lab(args):
     out = args.out or os.path.join("runs", "lab-" + args.name + ("-quick" if args.quick else ""))
     try:
         results = run_lab(args.name, out, quick=args.quick, backend=args.backend, seed=args.seed,
-                          progress=not args.no_progress, dataset=args.dataset)
+                          progress=not args.no_progress, dataset=args.dataset,
+                          **({"epochs": args.epochs} if args.epochs else {}))
     except _user_errors() as exc:
         return _fail(exc)
     print(f"lab {args.name}: wrote {out}/results.json, results.md and figures/ ({len(results.get('rows', []))} rows)")

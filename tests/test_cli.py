@@ -51,6 +51,14 @@ def test_evaluate_prints_and_writes_test_metrics_under_noise(trained_run, capsys
     assert '"sse_per_image"' in capsys.readouterr().out
 
 
+def test_lab_takes_an_epoch_count(tmp_path, capsys):
+    assert main(["lab", "deep-30", "--quick", "--epochs", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["recipe"]["epochs"] == results["recipe"]["epochs_run"] == 1
+    assert main(["lab", "deep-30", "--epochs", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--epochs" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_reconstruct_and_info(trained_run, tmp_path, capsys):
     assert main(["reconstruct", str(trained_run / "model.npz"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "reconstruct.png").stat().st_size > 1000

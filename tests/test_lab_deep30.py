@@ -13,7 +13,9 @@ def test_deep30_quick_writes_the_comparison_table(tmp_path):
     assert 0 < ae["test_sse_per_image"] < 100
     assert results["published"]["hinton_salakhutdinov_2006"] == 3.00
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["recipe"]["output"] == "sigmoid + BCE"
+    assert saved["recipe"]["output"] == "sigmoid + BCE" and saved["recipe"]["optimizer"].startswith("adamw")
+    assert [row["epoch"] for row in saved["test_curve"]] == [2]  # quick: 2 epochs, logged at the last
+    assert saved["test_curve"][-1]["test_sse_per_image"] == ae["test_sse_per_image"]
     assert (tmp_path / "results.md").exists() and (tmp_path / "figures" / "reconstructions.png").exists()
     assert not (tmp_path / "resume.npz").exists()
 
