@@ -51,14 +51,8 @@ LR = 1e-3
 
 
 # ============================================================================ workers (one process each)
-def select_scratch_optimizer(name, numba_threads=None):
-    """True for a fused Adam: "fused" (compiled where Numba is installed), "fused-numpy" (NumPy blocks).
-
-    numba_threads: threads for the compiled update (default: the BLAS thread count).
-    """
-    if numba_threads:
-        import numba
-        numba.set_num_threads(numba_threads)
+def select_scratch_optimizer(name):
+    """True for a fused Adam: "fused" (compiled where Numba is installed), "fused-numpy" (NumPy blocks)."""
     if name == "fused-numpy":
         from scratch_ae.optimizers import fused as fused_module
         fused_module.CPU_KERNEL = "numpy"
@@ -72,7 +66,7 @@ def worker_scratch(spec):
     from scratch_ae.optimizers import Adam
     model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
                         backend=spec["backend"], seed=spec["seed"])
-    fused = select_scratch_optimizer(spec["optimizer"], spec.get("numba_threads"))
+    fused = select_scratch_optimizer(spec["optimizer"])
     make_trainer = lambda m: Trainer(m, Adam(LR, fused=fused), epochs=1, batch_size=spec["batch"],
                                      seed=spec["seed"], progress=False)
     if spec["backend"] == "cupy":
@@ -226,7 +220,7 @@ def worker_breakdown(spec):
     model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
                         backend=spec["backend"], seed=spec["seed"])
     backend, xp = model.backend_, model.xp
-    fused = select_scratch_optimizer(spec["optimizer"], spec.get("numba_threads"))
+    fused = select_scratch_optimizer(spec["optimizer"])
     optimizer = Adam(LR, fused=fused)
     X = backend.asarray(X)
     if spec.get("warmup_steps"):
@@ -312,8 +306,6 @@ def main(argv=None):
     p.add_argument("--optimizer", choices=["fused", "fused-numpy", "reference"], default="fused",
                    help="scratch-ae's Adam: Adam(fused=True) (compiled with Numba where installed), the same "
                         "forced onto its NumPy blocks, or the readable reference update (default fused)")
-    p.add_argument("--numba-threads", type=int, default=None,
-                   help="threads for scratch-ae's compiled Adam update (default: --threads)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (a partial epoch; for quick checks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup-steps", type=int, default=None,
@@ -344,8 +336,7 @@ def main(argv=None):
     n_images = args.limit or 60000
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "backend": args.backend, "threads": threads, "runs": args.runs,
-              "scratch_optimizer": args.optimizer, "numba": common.numba_version(),
-              "numba_threads": args.numba_threads or threads, "images_per_epoch": n_images,
+              "scratch_optimizer": args.optimizer, "numba": common.numba_version(), "images_per_epoch": n_images,
               "load_average_before": os.getloadavg()}
 
     gemm_libs = ["cupy", "torch-cuda"] if gpu else ["numpy", "torch"]
@@ -366,7 +357,7 @@ def main(argv=None):
         configs += [(net, b) for b in batches]
 
     base = {"backend": args.backend, "seed": args.seed, "threads": threads, "limit": args.limit, "optimizer": args.optimizer,
-            "warmup_steps": args.warmup_steps, "numba_threads": args.numba_threads}
+            "warmup_steps": args.warmup_steps}
     runs = {c: {"scratch": [], "torch": []} for c in configs}
     impls = ["scratch"] if args.skip_torch else ["scratch", "torch"]
     for r in range(args.runs):  # interleaved: A B A B ...
