@@ -17,6 +17,7 @@ def test_deep30_quick_writes_the_comparison_table(tmp_path):
     assert [row["epoch"] for row in saved["test_curve"]] == [2]  # quick: 2 epochs, logged at the last
     assert saved["test_curve"][-1]["test_sse_per_image"] == ae["test_sse_per_image"]
     assert (tmp_path / "results.md").exists() and (tmp_path / "figures" / "reconstructions.png").exists()
+    assert (tmp_path / "figures" / "test_error.png").stat().st_size > 1000
     assert not (tmp_path / "resume.npz").exists()
 
 
