@@ -130,14 +130,17 @@ def torch_epoch(net, opt, Xt, batch, seed, sync):
     return time.perf_counter() - t0, loss_value
 
 
-def torch_setup(sizes, seed, device):
+def torch_setup(sizes, seed, device, torch_adam="default"):
     """The network (scratch-ae's initial weights) and its Adam.
 
-    CPU: torch's default Adam.  CUDA: its fused kernel, the fastest it has (ours is fused too).
+    CPU: torch's default Adam (what `torch.optim.Adam(params)` gives a user), or with
+    torch_adam="fused" its fused CPU kernel.  CUDA: always its fused kernel, the fastest
+    it has (ours is fused too).
     """
     import torch
     net = build_torch_net(sizes, seed, device)
-    opt = torch.optim.Adam(net.parameters(), lr=LR, **({"fused": True} if device == "cuda" else {}))
+    fused = device == "cuda" or torch_adam == "fused"
+    opt = torch.optim.Adam(net.parameters(), lr=LR, **({"fused": True} if fused else {}))
     return net, opt
 
 
@@ -147,11 +150,11 @@ def worker_torch(spec):
     torch.set_num_threads(spec["threads"])
     X = common.load_mnist_train(spec.get("limit"))
     device = "cuda" if spec["backend"] == "cupy" else "cpu"
-    net, opt = torch_setup(spec["sizes"], spec["seed"], device)
+    net, opt = torch_setup(spec["sizes"], spec["seed"], device, spec.get("torch_adam", "default"))
     Xt = torch.from_numpy(X).to(device)  # zero-copy on the CPU
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if spec.get("warmup_steps"):  # a throwaway network, as for scratch-ae
-        throwaway = torch_setup(spec["sizes"], spec["seed"] + 1, device)
+        throwaway = torch_setup(spec["sizes"], spec["seed"] + 1, device, spec.get("torch_adam", "default"))
         torch_epoch(*throwaway, Xt[:spec["warmup_steps"] * spec["batch"]], spec["batch"], spec["seed"], sync)
         del throwaway
         if device == "cuda":
@@ -306,6 +309,8 @@ def main(argv=None):
     p.add_argument("--optimizer", choices=["fused", "fused-numpy", "reference"], default="fused",
                    help="scratch-ae's Adam: Adam(fused=True) (compiled with Numba where installed), the same "
                         "forced onto its NumPy blocks, or the readable reference update (default fused)")
+    p.add_argument("--torch-adam", choices=["default", "fused"], default="default",
+                   help="PyTorch's Adam on the CPU: torch.optim.Adam's default, or fused=True (on CUDA always fused)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (a partial epoch; for quick checks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup-steps", type=int, default=None,
@@ -336,7 +341,8 @@ def main(argv=None):
     n_images = args.limit or 60000
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "backend": args.backend, "threads": threads, "runs": args.runs,
-              "scratch_optimizer": args.optimizer, "numba": common.numba_version(), "images_per_epoch": n_images,
+              "scratch_optimizer": args.optimizer, "numba": common.numba_version(),
+              "torch_adam": "fused" if gpu else args.torch_adam, "images_per_epoch": n_images,
               "load_average_before": os.getloadavg()}
 
     gemm_libs = ["cupy", "torch-cuda"] if gpu else ["numpy", "torch"]
@@ -357,7 +363,7 @@ def main(argv=None):
         configs += [(net, b) for b in batches]
 
     base = {"backend": args.backend, "seed": args.seed, "threads": threads, "limit": args.limit, "optimizer": args.optimizer,
-            "warmup_steps": args.warmup_steps}
+            "warmup_steps": args.warmup_steps, "torch_adam": args.torch_adam}
     runs = {c: {"scratch": [], "torch": []} for c in configs}
     impls = ["scratch"] if args.skip_torch else ["scratch", "torch"]
     for r in range(args.runs):  # interleaved: A B A B ...

@@ -1,6 +1,6 @@
 """Microbenchmarks behind the choices in scratch_ae/optimizers/fused.py (see RESULTS.md).
 
-    python benchmarks/micro.py optimizer   # one Adam step: reference, fused (NumPy, Numba), torch.optim.Adam
+    python benchmarks/micro.py optimizer   # one Adam step: reference, fused (NumPy, Numba), torch.optim.Adam (default, fused)
     python benchmarks/micro.py blocks      # the fused NumPy update's time against its block size
     python benchmarks/micro.py gemm        # each matrix product of a training step: NumPy vs torch
 
@@ -64,6 +64,7 @@ def optimizer(args):
         for p, k in zip(tp, shapes):
             p.grad = torch.from_numpy(G[k])
         row["torch.optim.Adam"] = median_ms(torch.optim.Adam(tp, lr=1e-3).step, args.repeats)
+        row["torch.optim.Adam(fused=True)"] = median_ms(torch.optim.Adam(tp, lr=1e-3, fused=True).step, args.repeats)
         result[net] = {"parameters": sum(int(np.prod(s)) for s in shapes.values()), "ms_per_step": row}
     return result
 
