@@ -16,8 +16,8 @@ arithmetic or contract a multiply and an add into one rounding.
 One thread: the loop runs on the calling thread.  A parallel loop was measured
 and dropped: its threads fight BLAS's spinning threads for the cores after every
 matrix product, and on a loaded machine each launch can wait a scheduler time
-slice for a descheduled thread (on a busy 2-core machine a 6,000-image epoch
-went from 0.5 s to 2-3 s; benchmarks/RESULTS.md).
+slice for a descheduled thread (on 2 cores a deep-network epoch went from 6.2 s
+to 10.8 s; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
