@@ -85,6 +85,25 @@ def test_compiled_cpu_update_keeps_inf_nan_and_signed_zero_like_the_reference(co
     np.testing.assert_array_equal(fused_p["a.W"], ref_p["a.W"])
 
 
+def test_without_a_writable_numba_cache_the_update_compiles_in_memory(compiled_kernel, monkeypatch):
+    import numba
+    from scratch_ae.optimizers import fused_cpu
+    real_njit, calls = numba.njit, []
+
+    def njit(**options):
+        calls.append(options["cache"])
+        if options["cache"]:
+            raise RuntimeError("cannot cache function '_adam_loop': no locator available")
+        return real_njit(**options)
+
+    monkeypatch.setattr(fused_cpu, "_KERNEL", None)
+    monkeypatch.setattr(numba, "njit", njit)
+    ref, fused, ref_params, fused_params = run_both(MAKERS["adamw"], np.float32, steps=2)
+    assert calls == [True, False]
+    for k in SHAPES:
+        np.testing.assert_array_equal(fused_params[k], ref_params[k], err_msg=k)
+
+
 def test_without_numba_the_fused_update_falls_back_to_numpy_blocks(monkeypatch):
     monkeypatch.setattr(fused_module, "CPU_KERNEL", "numpy")
     monkeypatch.setattr(fused_module, "adam_update_compiled", lambda *a, **k: pytest.fail("compiled path used"))

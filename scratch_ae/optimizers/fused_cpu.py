@@ -62,7 +62,10 @@ def _kernel():
     """
     global _KERNEL
     if _KERNEL is None:
-        _KERNEL = numba.njit(error_model="numpy", cache=True, nogil=True)(_adam_loop)
+        try:
+            _KERNEL = numba.njit(error_model="numpy", cache=True, nogil=True)(_adam_loop)
+        except RuntimeError:  # no writable cache directory anywhere: compile in memory, once per process
+            _KERNEL = numba.njit(error_model="numpy", cache=False, nogil=True)(_adam_loop)
     return _KERNEL
 
 
