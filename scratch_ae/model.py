@@ -253,10 +253,16 @@ class Autoencoder(BaseEstimator):
         self.history_ = trainer.fit(X, X_val)
         return self
 
-    def _batched(self, fn, X, width, batch_size=4096):
+    @staticmethod
+    def _as_samples(X, width):
+        """X as an (n_samples, width) NumPy or CuPy array (not copied to the device), or a ValueError."""
         X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
         if X.ndim != 2 or X.shape[1] != width:
             raise ValueError(f"X must have shape (n_samples, {width}), got {tuple(X.shape)}")
+        return X
+
+    def _batched(self, fn, X, width, batch_size=4096):
+        X = self._as_samples(X, width)
         parts = [self.backend_.to_numpy(fn(X[i:i + batch_size])) for i in range(0, X.shape[0], batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, width), dtype=self.dtype)
 
@@ -271,10 +277,7 @@ class Autoencoder(BaseEstimator):
     def score(self, X, y=None):
         """Minus the mean squared reconstruction error per image (summed over pixels): higher is better."""
         from .metrics import reconstruction_metrics
-        X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
-        if X.ndim != 2 or X.shape[1] != self.input_size:
-            raise ValueError(f"X must have shape (n_samples, {self.input_size}), got {tuple(X.shape)}")
-        return -reconstruction_metrics(self, X)["sse_per_image"]
+        return -reconstruction_metrics(self, self._as_samples(X, self.input_size))["sse_per_image"]
 
     # ------------------------------------------------------------------ checkpoints
     def config(self):
