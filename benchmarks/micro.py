@@ -32,10 +32,15 @@ def median_ms(f, repeats):
     return float(np.median(times)) * 1e3
 
 
-def shapes_of(sizes):
+def layer_widths(sizes):
+    """(fan_in, fan_out) of each Dense layer of the encoder `sizes` and its mirror decoder."""
     widths = sizes + sizes[-2::-1]
+    return list(zip(widths[:-1], widths[1:]))
+
+
+def shapes_of(sizes):
     out = {}
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(layer_widths(sizes)):
         out[f"layers.{i}.W"], out[f"layers.{i}.b"] = (a, b), (b,)
     return out
 
@@ -92,9 +97,8 @@ def gemm(args):
     rng = np.random.default_rng(0)
     result = {}
     for net, (sizes, batch) in NETWORKS.items():
-        widths = sizes + sizes[-2::-1]
         rows, total = [], {"numpy": 0.0, "torch": 0.0}
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(layer_widths(sizes)):
             x = rng.standard_normal((batch, a)).astype(np.float32)
             W = rng.standard_normal((a, b)).astype(np.float32)
             g = rng.standard_normal((batch, b)).astype(np.float32)
