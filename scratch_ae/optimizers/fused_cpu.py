@@ -21,17 +21,18 @@ to 10.8 s; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
-import numpy as np
+import importlib.util
 
-try:  # optional: the fast CPU path
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
+import numpy as np
 
 
 def numba_unavailable_reason():
-    """None when the compiled CPU update can run, else why not (one line)."""
-    if numba is None:
+    """None when the compiled CPU update can run, else why not (one line).
+
+    Only looks for Numba: it is imported when the first update is compiled, so
+    `import scratch_ae` (and every CLI start) does not pay for it.
+    """
+    if importlib.util.find_spec("numba") is None:
         return 'Numba is not installed (pip install "scratch-ae[fast]")'
     return None
 
@@ -62,6 +63,7 @@ def _kernel():
     """
     global _KERNEL
     if _KERNEL is None:
+        import numba
         try:
             _KERNEL = numba.njit(error_model="numpy", cache=True, nogil=True)(_adam_loop)
         except RuntimeError:  # no writable cache directory anywhere: compile in memory, once per process
