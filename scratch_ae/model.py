@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from .backend import get_backend
 from .checkpoint import CheckpointError, load_arrays, save_arrays
 from .layers import HE_FAMILY, Dense, Sigmoid, TiedDense, activation_name, make_activation
+from .layers.fused import backward_through, forward_through
 from .losses import make_loss
 from .penalties import KLSparsityPenalty, L1ActivityPenalty, L2WeightDecay
 
@@ -152,17 +153,11 @@ class Autoencoder(BaseEstimator):
     # ------------------------------------------------------------------ forward
     def encode(self, x):
         """x (B, D) -> code (B, K), on the model's backend."""
-        h = self._as_batch(x)
-        for layer in self.layers_[:self.n_encoder_layers_]:
-            h = layer.forward(h)
-        return h
+        return forward_through(self.layers_[:self.n_encoder_layers_], self._as_batch(x))
 
     def decode(self, code):
         """code (B, K) -> reconstruction (B, D), after the output activation."""
-        h = self._as_batch(code, "code", self.code_size)
-        for layer in self.layers_[self.n_encoder_layers_:]:
-            h = layer.forward(h)
-        return h
+        return forward_through(self.layers_[self.n_encoder_layers_:], self._as_batch(code, "code", self.code_size))
 
     def reconstruct(self, x):
         """x (B, D) -> reconstruction (B, D)."""
@@ -171,16 +166,11 @@ class Autoencoder(BaseEstimator):
     def _forward_to_loss(self, x):
         """x -> (code, what the loss takes, the decoder layers run): with BCE the loss takes
         the logits and fuses the final sigmoid in (losses.md#bce-with-logits)."""
-        code = x
-        for layer in self.layers_[:self.n_encoder_layers_]:
-            code = layer.forward(code)
+        code = forward_through(self.layers_[:self.n_encoder_layers_], x)
         decoder = self.layers_[self.n_encoder_layers_:]
         if self.loss == "bce":
             decoder = decoder[:-1]
-        out = code
-        for layer in decoder:
-            out = layer.forward(out)
-        return code, out, decoder
+        return code, forward_through(decoder, code), decoder
 
     def _objective(self, x, target):
         """Forward pass for training: the scalar objective (caches filled for backward)."""
@@ -216,13 +206,10 @@ class Autoencoder(BaseEstimator):
         x = self._as_batch(x)
         target = x if target is None else self._as_batch(target, "target")
         objective, decoder = self._objective(x, target)
-        grad = self.loss_fn_.backward()
-        for layer in reversed(decoder):
-            grad = layer.backward(grad)
+        grad = backward_through(decoder, self.loss_fn_.backward())
         for penalty in self.penalties_:
             grad = grad + penalty.backward()
-        for layer in reversed(self.layers_[:self.n_encoder_layers_]):
-            grad = layer.backward(grad)
+        backward_through(self.layers_[:self.n_encoder_layers_], grad)
         return objective, self._collect_grads()
 
     def _collect_grads(self):

@@ -22,3 +22,17 @@ def mnist_sample(mnist_test_images):
         start = 392 - width // 2
         return x[:, start:start + width] * 0.9 + 0.05
     return sample
+
+
+@pytest.fixture(params=["layers", "fused"])
+def layer_path(request, monkeypatch):
+    """Run the model layer by layer, or with its Dense + ReLU pairs fused (layers/fused.py, needs Numba)."""
+    from scratch_ae.jit import numba_unavailable_reason
+    from scratch_ae.layers import fused
+    if request.param == "fused":
+        if numba_unavailable_reason() is not None:
+            pytest.skip(numba_unavailable_reason())
+        monkeypatch.setattr(fused, "KERNEL", "numba")
+    else:
+        monkeypatch.setattr(fused, "KERNEL", "layers")
+    return request.param

@@ -96,7 +96,7 @@ def test_without_a_writable_numba_cache_the_update_compiles_in_memory(compiled_k
             raise RuntimeError("cannot cache function '_adam_loop': no locator available")
         return real_njit(**options)
 
-    monkeypatch.setattr(fused_cpu, "_KERNEL", None)
+    monkeypatch.setattr(fused_cpu.ADAM_LOOP, "compiled", None)
     monkeypatch.setattr(numba, "njit", njit)
     ref, fused, ref_params, fused_params = run_both(MAKERS["adamw"], np.float32, steps=2)
     assert calls == [True, False]

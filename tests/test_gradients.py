@@ -132,7 +132,7 @@ MODELS = {
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_whole_model_gradients_match_finite_differences(name, mnist_sample):
+def test_whole_model_gradients_match_finite_differences(name, mnist_sample, layer_path):
     model = Autoencoder(dtype="float64", seed=3, **MODELS[name])
     x = mnist_sample(5, width=12)
     if any(a in HE_FAMILY for a in (model.activation, model.output_activation)):
@@ -142,7 +142,7 @@ def test_whole_model_gradients_match_finite_differences(name, mnist_sample):
     assert max(errors.values()) < TOL, errors
 
 
-def test_denoising_target_gradients_match_finite_differences(mnist_sample):
+def test_denoising_target_gradients_match_finite_differences(mnist_sample, layer_path):
     model = Autoencoder(sizes=[12, 6], dtype="float64", seed=5)
     clean = mnist_sample(5, width=12)
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.3, clean.shape), 0, 1)
@@ -150,7 +150,7 @@ def test_denoising_target_gradients_match_finite_differences(mnist_sample):
     assert max(check_model(model, noisy, target=clean).values()) < TOL
 
 
-def test_standard_784_256_network_gradients_match_on_real_mnist(mnist_sample):
+def test_standard_784_256_network_gradients_match_on_real_mnist(mnist_sample, layer_path):
     """The real network on real images: a random subset of each parameter's entries."""
     model = Autoencoder(sizes=[784, 256], dtype="float64", seed=0)
     x = mnist_sample(3)

@@ -3,18 +3,22 @@ from .base import Layer
 
 
 class ReLU(Layer):
-    """out = max(x, 0).  Cache: the mask x > 0.  dL/dx = grad_out * [x > 0].
+    """out = max(x, 0).  Cache: out, since [out > 0] is exactly the mask [x > 0].
 
-    At x = 0 we use the sub-gradient 0.
+    dL/dx = grad_out * [out > 0]; at x = 0 we use the sub-gradient 0.  Caching
+    out rather than a boolean mask lets the fused Dense + ReLU pass (fused.py)
+    fill the same cache without writing a mask.
     """
 
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        # x * [x > 0] rather than maximum(x, 0): the same values (NaN stays NaN),
+        # and in NumPy the faster of the two.
+        self.out = x * (x > 0)
+        return self.out
 
     def backward(self, grad_out):
         """Derivation: derivations/dense-autoencoder.md#relu-backward"""
-        return grad_out * self.mask
+        return grad_out * (self.out > 0)
 
 
 class LeakyReLU(Layer):

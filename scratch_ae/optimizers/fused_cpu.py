@@ -2,39 +2,25 @@
 
 NumPy runs one formula at a time over a whole array, so even the cache-blocked
 update in fused.py makes 14 passes over each block.  The update is elementwise:
-compiled with Numba, each element is read once (p, g, m, v) and written once
-(p, m, v), which is the least memory traffic the update can have.  Numba is an
-optional dependency (`pip install "scratch-ae[fast]"`); without it fused.py
-uses its NumPy blocks.
+compiled with Numba (scratch_ae/jit.py), each element is read once (p, g, m, v)
+and written once (p, m, v), which is the least memory traffic the update can
+have.  Without Numba fused.py uses its NumPy blocks.
 
 The loop body is the reference `Adam.update` (adam.py), line for line, on
 scalars of the parameter's dtype, in the same order: float32 stays float32,
 and the result equals the reference bit for bit (tests/test_fused_optimizer.py).
-Numba is not asked for `fastmath`, so the compiler may not reorder the
-arithmetic or contract a multiply and an add into one rounding.
 
 One thread: the loop runs on the calling thread.  A parallel loop was measured
 and dropped: its threads fight BLAS's spinning threads for the cores after every
 matrix product, and on a loaded machine each launch can wait a scheduler time
 slice for a descheduled thread (on 2 cores a deep-network epoch went from 6.2 s
-to 10.8 s; benchmarks/RESULTS.md).
+to 10.8 s, and again to 8.4-8.6 s with OpenMP's passive wait policy; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 
-
-def numba_unavailable_reason():
-    """None when the compiled CPU update can run, else why not (one line).
-
-    Only looks for Numba: it is imported when the first update is compiled, so
-    `import scratch_ae` (and every CLI start) does not pay for it.
-    """
-    if importlib.util.find_spec("numba") is None:
-        return 'Numba is not installed (pip install "scratch-ae[fast]")'
-    return None
+from ..jit import CompiledLoop, numba_unavailable_reason
 
 
 def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay):
@@ -51,24 +37,9 @@ def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, e
         v[i] = vi
 
 
-_KERNEL = None
-
-
-def _kernel():
-    """The compiled loop: compiled on first use (under a second), then loaded from Numba's disk cache.
-
-    error_model="numpy": a division by zero gives inf or nan as in NumPy instead
-    of raising, which also leaves the loop free of branches, so LLVM vectorises it
-    (measured 6x faster than with Python's error model).
-    """
-    global _KERNEL
-    if _KERNEL is None:
-        import numba
-        try:
-            _KERNEL = numba.njit(error_model="numpy", cache=True, nogil=True)(_adam_loop)
-        except RuntimeError:  # no writable cache directory anywhere: compile in memory, once per process
-            _KERNEL = numba.njit(error_model="numpy", cache=False, nogil=True)(_adam_loop)
-    return _KERNEL
+# error_model="numpy" (jit.py) keeps the loop branch-free, so LLVM vectorises it:
+# measured 6x faster than with Python's error model.
+ADAM_LOOP = CompiledLoop(_adam_loop)
 
 
 def adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay=None):
@@ -80,7 +51,7 @@ def adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay
     flats = [a.reshape(-1) for a in (param, grad, m, v)]
     scalars = (scalar(lr), scalar(beta1), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
                scalar(c1), scalar(c2), scalar(1.0 if decay is None else decay))
-    _kernel()(*flats, *scalars)
+    ADAM_LOOP(*flats, *scalars)
 
 
 __all__ = ["adam_update_compiled", "numba_unavailable_reason"]
