@@ -12,7 +12,9 @@ alternate: A B A B ...), with OpenBLAS, MKL and OpenMP pinned to the same
 thread count and torch.set_num_threads set to it.  Both start from the same
 weights (scratch-ae's seeded He initialisation, copied into nn.Linear), see the
 same minibatches (the Trainer's seeded permutation) and read the loss back once
-per epoch.  scratch-ae uses Adam(fused=True) unless --optimizer reference;
+per epoch.  scratch-ae uses Adam(fused=True) unless --optimizer reference, and
+runs each Dense + ReLU pair as one compiled pass (layers/fused.py) unless
+--layers separate (--layers both times both, interleaved);
 PyTorch its default Adam on the CPU and Adam(fused=True) on CUDA.  On the GPU,
 before its measured epoch, each process trains a throwaway copy for
 --warmup-steps steps (kernels compiled and loaded).  A process reports its
@@ -59,9 +61,19 @@ def select_scratch_optimizer(name):
     return name.startswith("fused")
 
 
+def select_scratch_layers(name):
+    """"fused": each Dense + ReLU pair as one compiled pass where Numba is installed (the library's
+    default, layers/fused.py); "separate": layer by layer (the reference)."""
+    from scratch_ae.layers import fused as fused_layers
+    if name == "separate":
+        fused_layers.KERNEL = "layers"
+    return fused_layers
+
+
 def worker_scratch(spec):
     """One epoch of scratch-ae's own Trainer (what `Autoencoder.fit` runs)."""
     X = common.load_mnist_train(spec.get("limit"))
+    select_scratch_layers(spec.get("layers", "fused"))
     from scratch_ae import Autoencoder, Trainer
     from scratch_ae.optimizers import Adam
     model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
@@ -210,9 +222,11 @@ def worker_gemm(spec):
 def worker_breakdown(spec):
     """Where a scratch-ae epoch's time goes: an instrumented copy of Trainer.fit's loop.
 
-    The library is not touched: the loop below repeats Trainer.fit's step and
-    Dense.forward / Dense.backward line by line (the activation, loss and
-    optimizer calls are the library's own), with a stopwatch around each phase.
+    The library is not touched: the loop below repeats Trainer.fit's step, the
+    layer lists' forward_through / backward_through (layers/fused.py: each Dense +
+    ReLU pair's compiled passes where fused) and Dense.forward / Dense.backward
+    line by line (the activation, loss, loop and optimizer calls are the
+    library's own), with a stopwatch around each phase.
     The stopwatch synchronises the device on CuPy, which serialises the GPU's work;
     the phase sums then exceed an unsynchronised epoch.
     """
@@ -224,6 +238,8 @@ def worker_breakdown(spec):
                         backend=spec["backend"], seed=spec["seed"])
     backend, xp = model.backend_, model.xp
     fused = select_scratch_optimizer(spec["optimizer"])
+    fused_layers = select_scratch_layers(spec.get("layers", "fused"))
+    one, zero = np.float32(1), np.float32(0)
     optimizer = Adam(LR, fused=fused)
     X = backend.asarray(X)
     if spec.get("warmup_steps"):
@@ -240,36 +256,55 @@ def worker_breakdown(spec):
     with sw("batching"):
         order = backend.asarray(np.random.default_rng([spec["seed"], 0]).permutation(n))
     loss_sum = xp.zeros((), dtype=np.float64)
+    layers = model.layers_
     for step in range(steps):
         with sw("batching"):
             xb = X[order[step * batch:(step + 1) * batch]]
-        h = xb
-        for layer in model.layers_:  # forward
+        h, i = xb, 0
+        while i < len(layers):  # forward: fused.forward_through, phase by phase
+            layer = layers[i]
             if isinstance(layer, Dense):
                 layer.x = h
                 with sw("gemm"):
                     out = h @ layer.params["W"]
-                with sw("elementwise: bias add, bias grad"):
-                    out += layer.params["b"]
+                if i + 1 < len(layers) and fused_layers._fusable(layer, layers[i + 1], h):
+                    with sw("elementwise: fused bias add + ReLU, ReLU + bias grad"):
+                        fused_layers.BIAS_RELU_LOOP(out, layer.params["b"], one, zero)
+                    layers[i + 1].out = out
+                    i += 1
+                else:
+                    with sw("elementwise: bias add, bias grad"):
+                        out += layer.params["b"]
                 h = out
             else:
                 with sw("elementwise: activations"):
                     h = layer.forward(h)
+            i += 1
         with sw("elementwise: loss"):
             loss = model.loss_fn_.forward(h, xb)
             g = model.loss_fn_.backward()
-        for layer in reversed(model.layers_):  # backward
+        i = len(layers) - 1
+        while i >= 0:  # backward: fused.backward_through and Dense.backward, phase by phase
+            layer = layers[i]
             if isinstance(layer, Dense):
-                with sw("gemm"):
-                    xp.matmul(layer.x.T, g, out=layer.grads["W"])
+                delta = g
                 with sw("elementwise: bias add, bias grad"):
-                    xp.sum(g, axis=0, out=layer.grads["b"])
-                if layer.need_input_grad:
-                    with sw("gemm"):
-                        g = g @ layer.params["W"].T
+                    xp.sum(delta, axis=0, out=layer.grads["b"])
+            elif i >= 1 and fused_layers._fusable(layers[i - 1], layer, g):
+                layer, i = layers[i - 1], i - 1
+                with sw("elementwise: fused bias add + ReLU, ReLU + bias grad"):
+                    delta = np.empty_like(g)
+                    fused_layers.RELU_GRAD_BIAS_LOOP(g, layers[i + 1].out, delta, layer.grads["b"], one, zero)
             else:
                 with sw("elementwise: activations"):
                     g = layer.backward(g)
+                i -= 1
+                continue
+            with sw("gemm"):
+                xp.matmul(layer.x.T, delta, out=layer.grads["W"])
+                if layer.need_input_grad:
+                    g = delta @ layer.params["W"].T
+            i -= 1
         with sw("optimizer"):
             optimizer.step(params, model._collect_grads())
         with sw("elementwise: loss"):
@@ -309,6 +344,10 @@ def main(argv=None):
     p.add_argument("--optimizer", choices=["fused", "fused-numpy", "reference"], default="fused",
                    help="scratch-ae's Adam: Adam(fused=True) (compiled with Numba where installed), the same "
                         "forced onto its NumPy blocks, or the readable reference update (default fused)")
+    p.add_argument("--layers", choices=["fused", "separate", "both"], default="fused",
+                   help="scratch-ae's Dense + ReLU pairs: fused into one compiled pass each way where Numba is "
+                        "installed (the library's default), run layer by layer, or both (a third implementation "
+                        "'scratch_separate' in every round) (default fused)")
     p.add_argument("--torch-adam", choices=["default", "fused"], default="default",
                    help="PyTorch's Adam on the CPU: torch.optim.Adam's default, or fused=True (on CUDA always fused)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (a partial epoch; for quick checks)")
@@ -341,7 +380,7 @@ def main(argv=None):
     n_images = args.limit or 60000
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "backend": args.backend, "threads": threads, "runs": args.runs,
-              "scratch_optimizer": args.optimizer, "numba": common.numba_version(),
+              "scratch_optimizer": args.optimizer, "scratch_layers": args.layers, "numba": common.numba_version(),
               "torch_adam": "fused" if gpu else args.torch_adam, "images_per_epoch": n_images,
               "load_average_before": os.getloadavg()}
 
@@ -363,13 +402,16 @@ def main(argv=None):
         configs += [(net, b) for b in batches]
 
     base = {"backend": args.backend, "seed": args.seed, "threads": threads, "limit": args.limit, "optimizer": args.optimizer,
-            "warmup_steps": args.warmup_steps, "torch_adam": args.torch_adam}
-    runs = {c: {"scratch": [], "torch": []} for c in configs}
-    impls = ["scratch"] if args.skip_torch else ["scratch", "torch"]
+            "warmup_steps": args.warmup_steps, "torch_adam": args.torch_adam,
+            "layers": "separate" if args.layers == "separate" else "fused"}
+    impls = ["scratch"] + (["scratch_separate"] if args.layers == "both" else []) + ([] if args.skip_torch else ["torch"])
+    runs = {c: {impl: [] for impl in impls} for c in configs}
     for r in range(args.runs):  # interleaved: A B A B ...
         for net, batch in configs:
             for impl in impls:
                 spec = dict(base, kind=impl, sizes=common.NETWORKS[net]["sizes"], batch=batch)
+                if impl == "scratch_separate":
+                    spec.update(kind="scratch", layers="separate")
                 res = common.run_worker(SCRIPT, spec, threads)
                 runs[(net, batch)][impl].append(res)
                 print(f"run {r + 1}/{args.runs} {net} batch {batch} {impl}: {res['epoch_s']:.3f} s, "
@@ -394,6 +436,9 @@ def main(argv=None):
             entry[impl] = s
         if "torch" in entry:
             entry["ratio_scratch_over_torch"] = entry["scratch"]["median_epoch_s"] / entry["torch"]["median_epoch_s"]
+            if "scratch_separate" in entry:
+                entry["ratio_scratch_separate_over_torch"] = (entry["scratch_separate"]["median_epoch_s"]
+                                                              / entry["torch"]["median_epoch_s"])
             entry["cpu_time_ratio_scratch_over_torch"] = (entry["scratch"]["median_epoch_cpu_s"]
                                                           / entry["torch"]["median_epoch_cpu_s"])
             entry["peak_rss_ratio"] = entry["scratch"]["median_peak_rss_mib"] / entry["torch"]["median_peak_rss_mib"]
