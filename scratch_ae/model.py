@@ -250,8 +250,9 @@ class Autoencoder(BaseEstimator):
 
     def _batched(self, fn, X, width, batch_size=4096):
         X = self._as_samples(X, width)
-        parts = [self.backend_.to_numpy(fn(X[i:i + batch_size])) for i in range(0, X.shape[0], batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, width), dtype=self.dtype)
+        # An empty X still runs once, as an empty batch, so the result has the output's width.
+        starts = range(0, max(X.shape[0], 1), batch_size)
+        return np.concatenate([self.backend_.to_numpy(fn(X[i:i + batch_size])) for i in starts])
 
     def transform(self, X):
         """X (N, D) -> codes (N, K) as a NumPy array."""

@@ -96,6 +96,14 @@ def test_fit_transform_inverse_transform_score_shapes(mnist_small, name):
     np.testing.assert_allclose(est.fit_transform(X) if name == "pca" else codes, codes, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", list(REDUCERS))
+def test_transforming_no_samples_gives_empty_arrays_of_the_output_width(mnist_small, name):
+    est = REDUCERS[name]().fit(mnist_small[0][:200])
+    codes = est.transform(np.zeros((0, 784), np.float32))
+    assert codes.shape == (0, 16)
+    assert est.inverse_transform(codes).shape == (0, 784)
+
+
 def test_grid_search_uses_score_to_pick_the_code_size(mnist_small):
     """`score` is minus the reconstruction error, so more components score higher (held-out folds)."""
     X = mnist_small[0][:600]
