@@ -150,3 +150,20 @@ def test_forward_through_uses_the_fused_pass_only_where_it_may(monkeypatch):
     out = fused.forward_through([dense, relu], x)
     assert len(calls) == 1
     np.testing.assert_array_equal(out, leaky)
+
+
+def test_either_path_backward_follows_either_path_forward(mnist_test_images, monkeypatch):
+    """The caches are the same, so a fused forward may be followed by a layer-by-layer backward and back."""
+    x = mnist_test_images[:32]
+    grads = {}
+    for forward_kernel, backward_kernel in [("layers", "layers"), ("numba", "layers"), ("layers", "numba")]:
+        model = Autoencoder(sizes=[784, 64, 16], seed=2)
+        monkeypatch.setattr(fused, "KERNEL", forward_kernel)
+        objective, decoder = model._objective(model._as_batch(x), model._as_batch(x))
+        monkeypatch.setattr(fused, "KERNEL", backward_kernel)
+        fused.backward_through(model.layers_, model.loss_fn_.backward())
+        grads[forward_kernel, backward_kernel] = {k: g.copy() for k, g in model._collect_grads().items()}
+    reference = grads["layers", "layers"]
+    for paths, result in grads.items():
+        for key in reference:
+            assert_identical(result[key], reference[key], f"{paths} {key}")

@@ -13,12 +13,13 @@ the others.  Compiled with Numba (scratch_ae/jit.py) the pair needs two:
 
 The loops do the layers' own operations, in the same order, on the arrays'
 dtype (x * [x > 0] for the clamp; the column sums from +0, row after row, as
-NumPy's sum over axis 0 adds them), so the results equal the layer-by-layer ones bit for
-bit (tests/test_fused_layers.py), and they leave the same caches (`dense.x`,
-`relu.out`), so either path's backward can follow either path's forward.
+NumPy's sum over axis 0 adds them), so the results equal the layer-by-layer
+ones bit for bit (tests/test_fused_layers.py), and they leave the same caches
+(`dense.x`, `relu.out`), so either path's backward can follow either path's
+forward.
 
 `forward_through` / `backward_through` run a list of layers, fusing each
-Dense + ReLU pair where it can: NumPy arrays of one floating dtype, Numba
+Dense + ReLU pair where it can: NumPy arrays of one dtype (float32 or float64), Numba
 installed, and KERNEL == "numba".  Everything else (CuPy, TiedDense, other
 activations, no Numba) runs layer by layer, which stays the reference.
 """
@@ -65,7 +66,7 @@ def _fusable(dense, relu, array):
     if KERNEL != "numba" or type(dense) is not Dense or type(relu) is not ReLU:
         return False
     W, b = dense.params["W"], dense.params["b"]
-    return (type(array) is np.ndarray and array.dtype.kind == "f" and array.ndim == 2
+    return (type(array) is np.ndarray and array.dtype in (np.float32, np.float64) and array.ndim == 2
             and type(W) is np.ndarray and W.dtype == array.dtype and b.dtype == array.dtype)
 
 
