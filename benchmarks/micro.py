@@ -49,7 +49,7 @@ def optimizer(args):
     import numpy as np
     import torch
     from scratch_ae.optimizers import Adam, fused
-    from scratch_ae.optimizers.fused_cpu import numba_unavailable_reason
+    from scratch_ae.jit import numba_unavailable_reason
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     result = {}

@@ -4,10 +4,11 @@ import pytest
 
 from scratch_ae import Autoencoder
 from scratch_ae.backend import cupy_unavailable_reason
+from scratch_ae.jit import numba_unavailable_reason
 from scratch_ae.optimizers import Adam, AdamW
 from scratch_ae.optimizers import fused as fused_module
 from scratch_ae.optimizers.fused import adam_fused_update
-from scratch_ae.optimizers.fused_cpu import adam_update_compiled, numba_unavailable_reason
+from scratch_ae.optimizers.fused_cpu import adam_update_compiled
 
 # Weight, bias, and a matrix spanning several cache blocks with a ragged last block.
 SHAPES = {"layers.0.W": (300, 257), "layers.0.b": (257,), "layers.1.W": (7, 3), "layers.1.b": (3,)}

@@ -31,7 +31,8 @@ import threading
 
 import numpy as np
 
-from .fused_cpu import adam_update_compiled, numba_unavailable_reason
+from ..jit import numba_unavailable_reason
+from .fused_cpu import adam_update_compiled
 
 # Largest block per array on NumPy: 262144 float32.  A block's six arrays (p, g,
 # m, v and two scratch buffers, 6 MiB) stay in the last-level cache for its 14

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..jit import CompiledLoop, numba_unavailable_reason
+from ..jit import CompiledLoop
 
 
 def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay):
@@ -54,4 +54,4 @@ def adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay
     ADAM_LOOP(*flats, *scalars)
 
 
-__all__ = ["adam_update_compiled", "numba_unavailable_reason"]
+__all__ = ["adam_update_compiled"]
