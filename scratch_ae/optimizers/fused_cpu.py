@@ -9,6 +9,12 @@ have.  Without Numba fused.py uses its NumPy blocks.
 The loop body is the reference `Adam.update` (adam.py), line for line, on
 scalars of the parameter's dtype, in the same order: float32 stays float32,
 and the result equals the reference bit for bit (tests/test_fused_optimizer.py).
+That order costs three divisions per element, and they, not memory, bound the
+loop: 0.52 ns per element in cache and out of it, where the memory traffic alone
+takes 0.41 (`python benchmarks/micro.py adam-loop`).  The CuPy kernel's reordered
+form reaches that floor, but equals the reference only to rounding, and in full
+training steps the difference did not show (benchmarks/RESULTS.md), so the CPU
+loop keeps the reference's order.
 
 One thread: the loop runs on the calling thread.  A parallel loop was measured
 and dropped: its threads fight BLAS's spinning threads for the cores after every
