@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 BACKENDS = ("numpy", "cupy")
-GPU_HINT = 'install the GPU extra with `pip install "scratch-ae[gpu]"` (cupy-cuda12x; use cupy-cuda13x on CUDA 13)'
+GPU_HINT = ('install the GPU extra with `pip install "scratch-ae[gpu]"` (cupy-cuda12x; use cupy-cuda13x on CUDA 13; '
+            'without a local CUDA toolkit add its [ctk] extra, e.g. `pip install "cupy-cuda12x[ctk]"`)')
 
 
 class BackendError(RuntimeError):
@@ -37,7 +38,7 @@ class Backend:
 
     def to_numpy(self, a):
         """A host NumPy copy of an array of this backend (always a copy, never a view)."""
-        if self.name == "cupy":
+        if self.name == "cupy" and not isinstance(a, np.ndarray):  # cupy.asnumpy returns a host array as is
             return self.xp.asnumpy(a)
         return np.array(a, copy=True)
 
@@ -69,18 +70,36 @@ _NUMPY = Backend("numpy", np)
 _CUPY = None
 
 
+def _first_line(exc):
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def cupy_unavailable_reason():
-    """Why CuPy cannot be used here, as one line, or None when it can."""
+    """Why CuPy cannot be used here, as one line, or None when it can.
+
+    Beyond importing CuPy and counting devices, runs one tiny computation: an
+    elementwise kernel (compiled at run time by NVRTC) and a matrix product
+    (cuBLAS).  A CuPy wheel without the CUDA toolkit's libraries imports and
+    finds the GPU, then fails at the first kernel; this reports that here, in
+    one line, instead of as a traceback from the first training step.
+    """
     try:
         import cupy  # noqa: F401
     except Exception as exc:  # ImportError, or a broken CUDA library underneath
-        return f"CuPy is not importable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        return f"CuPy is not importable ({_first_line(exc)})"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:
-        return f"CuPy found no usable CUDA GPU ({type(exc).__name__})"
+        return f"CuPy found no usable CUDA GPU ({_first_line(exc)})"
     if count < 1:
         return "CuPy found no CUDA GPU"
+    try:
+        x = cupy.arange(4, dtype=cupy.float32)
+        float((x * 2 + 1) @ x)
+    except Exception as exc:
+        return (f"CuPy found a GPU but cannot run a kernel on it ({_first_line(exc)}); "
+                "the CUDA toolkit's libraries (NVRTC, cuBLAS) may be missing")
     return None
 
 
@@ -104,6 +123,18 @@ def get_backend(name="numpy"):
             _CUPY = Backend("cupy", cupy)
         return _CUPY
     raise BackendError(f"unknown backend {name!r}; expected one of: {', '.join(BACKENDS)}")
+
+
+def check_array_backend(array, backend, what="X"):
+    """A one-line TypeError when a CuPy (GPU) array is given to an object on the NumPy backend.
+
+    CuPy refuses implicit copies to the host, so NumPy would fail deep inside with
+    CuPy's own message; this names the argument and the two ways out.  A NumPy
+    array given to a CuPy object is fine: it is copied to the device.
+    """
+    if backend.name == "numpy" and type(array).__module__.startswith("cupy"):
+        raise TypeError(f"{what} is a CuPy (GPU) array, but this object runs on backend 'numpy'; "
+                        f"copy it to the host with .get() or use backend='cupy'")
 
 
 def backend_of(array):

@@ -1,6 +1,8 @@
 """Reconstruction metrics in the units the literature uses."""
 import numpy as np
 
+from .backend import check_array_backend
+
 
 def sse_per_image(reconstruction, target):
     """Squared error summed over an image's pixels, averaged over images (MNIST's usual unit)."""
@@ -21,6 +23,7 @@ def reconstruction_metrics(model, X, batch_size=2000, corrupt=None, rng=None):
     to measure robustness to noise or occlusion.  Sums stay on the device and
     are read back once.
     """
+    check_array_backend(X, model.backend_)
     xp = model.xp
     rng = rng or np.random.default_rng(0)
     total = xp.zeros((), dtype=np.float64)

@@ -8,7 +8,7 @@ the deep 784-128-32-128-784 one.  Parameters and gradients are named
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .backend import get_backend
+from .backend import check_array_backend, get_backend
 from .checkpoint import CheckpointError, load_arrays, save_arrays
 from .layers import HE_FAMILY, Dense, Sigmoid, TiedDense, activation_name, make_activation
 from .layers.fused import backward_through, forward_through
@@ -145,6 +145,7 @@ class Autoencoder(BaseEstimator):
     def _as_batch(self, x, what="x", width=None):
         """x as a (B, width) array of the model's dtype on its backend, or a ValueError."""
         width = width or self.input_size
+        check_array_backend(x, self.backend_, what)
         x = self.xp.asarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != width:
             raise ValueError(f"{what} must have shape (batch, {width}), got {tuple(x.shape)}")
@@ -240,9 +241,9 @@ class Autoencoder(BaseEstimator):
         self.history_ = trainer.fit(X, X_val)
         return self
 
-    @staticmethod
-    def _as_samples(X, width):
+    def _as_samples(self, X, width):
         """X as an (n_samples, width) NumPy or CuPy array (not copied to the device), or a ValueError."""
+        check_array_backend(X, self.backend_)
         X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
         if X.ndim != 2 or X.shape[1] != width:
             raise ValueError(f"X must have shape (n_samples, {width}), got {tuple(X.shape)}")

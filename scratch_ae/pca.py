@@ -14,7 +14,7 @@ Derivation: derivations/pca-and-linear-autoencoders.md
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .backend import backend_of, get_backend
+from .backend import backend_of, check_array_backend, get_backend
 
 METHODS = ("svd", "eigh")
 
@@ -65,6 +65,7 @@ class PCA(TransformerMixin, BaseEstimator):
     def _as_data(self, X, what="X", width=None):
         """X as a 2-D array on the backend in `dtype` (a host copy is never made of a CuPy array)."""
         xp = self.backend_.xp
+        check_array_backend(X, self.backend_, what)
         if backend_of(X).name == "numpy":
             X = np.asarray(X)
         if X.ndim != 2:

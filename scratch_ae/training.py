@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
+from .backend import check_array_backend
 from .checkpoint import load_arrays, save_arrays
 
 
@@ -159,6 +160,7 @@ class Trainer:
     def _prepare(self, X, what):
         """Validate on the host (shape, finiteness), then copy to the device once."""
         model = self.model
+        check_array_backend(X, model.backend_, what)
         if not type(X).__module__.startswith("cupy"):
             X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != model.input_size:
