@@ -10,8 +10,8 @@ REASON = cupy_unavailable_reason()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"needs CuPy and a CUDA GPU: {REASON}")]
 
 
-def loss_curve(backend, X, steps=50, batch=100, seed=0):
-    model = Autoencoder(sizes=[784, 256], backend=backend, seed=seed)
+def loss_curve(backend, X, steps=50, batch=100, seed=0, **config):
+    model = Autoencoder(**{"sizes": [784, 256], **config}, backend=backend, seed=seed)
     opt = Adam(1e-3)
     order = np.random.default_rng(seed).permutation(X.shape[0])
     Xd = model.backend_.asarray(X)
@@ -30,6 +30,20 @@ def test_numpy_and_cupy_give_the_same_loss_curve_over_50_steps(mnist_test_images
     gpu, _ = loss_curve("cupy", X)
     rel = np.abs(cpu - gpu) / np.abs(cpu)
     print(f"max relative difference over 50 steps: {rel.max():.3g}")
+    assert rel.max() < 1e-4
+
+
+@pytest.mark.parametrize("config", [
+    {"sizes": [784, 64], "activation": "sigmoid", "output_activation": "sigmoid", "kl_rho": 0.05, "kl_beta": 3.0},
+    {"sizes": [784, 128, 32], "tied": True},
+    {"sizes": [784, 64], "loss": "bce", "output_activation": "sigmoid", "l1": 1e-4, "weight_decay": 1e-4},
+], ids=["kl-sparsity", "tied", "bce-l1-l2"])
+def test_penalties_tied_weights_and_bce_give_the_same_loss_curve_on_both_backends(mnist_test_images, config):
+    X = mnist_test_images[:3000]
+    cpu, _ = loss_curve("numpy", X, steps=30, **config)
+    gpu, _ = loss_curve("cupy", X, steps=30, **config)
+    rel = np.abs(cpu - gpu) / np.abs(cpu)
+    print(f"{config}: max relative difference over 30 steps: {rel.max():.3g}")
     assert rel.max() < 1e-4
 
 
