@@ -376,6 +376,11 @@ def main(argv=None):
         if reason is not None:
             print(json.dumps({"skipped": f"--backend cupy needs a CUDA GPU: {reason}"}))
             return 2
+        if not args.skip_torch and not common.torch_has_cuda():
+            print(json.dumps({"skipped": "--backend cupy compares against PyTorch on CUDA, but this PyTorch has no "
+                                         "CUDA (a CPU build, or no GPU for it); install a CUDA build, or pass "
+                                         "--skip-torch to time scratch-ae alone"}))
+            return 2
     threads = args.threads
     n_images = args.limit or 60000
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),

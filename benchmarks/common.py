@@ -146,6 +146,12 @@ def run_worker(script, spec, threads, timeout=900):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def torch_has_cuda():
+    """Whether PyTorch here can run on CUDA, asked in a child process (this one never imports torch)."""
+    code = "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
 def numba_version():
     """Numba's version, or None: with Numba, scratch-ae's fused Adam on the CPU is one compiled loop."""
     try:
