@@ -1,0 +1,102 @@
+"""The CuPy code paths, run without a GPU on a stand-in for CuPy (tests/cupy_stand_in.py).
+
+The stand-in is NumPy underneath, so these tests cannot show speed or GPU rounding
+(test_gpu_parity.py does that on a real GPU).  They show what a GPU run depends on
+and what a CPU-only machine could otherwise never check: that every CuPy branch
+runs, that no array is silently copied to the host, that training reads the device
+once per epoch and not once per step, and that the text of the fused Adam kernel
+computes the reference update.
+"""
+import json
+
+import numpy as np
+import pytest
+
+import cupy_stand_in
+import test_gpu_parity
+from scratch_ae import Autoencoder
+from scratch_ae.cli import main
+from test_fused_optimizer import MAKERS, SHAPES, run_both
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    cupy_stand_in.install(monkeypatch)
+    return cupy_stand_in
+
+
+def host_reads_of_fit(X, **config):
+    """(host reads during fit, the fitted model): reads counted from the first to the last step."""
+    model = Autoencoder(sizes=[784, 32], backend="cupy", seed=0, **config)
+    cupy_stand_in.HOST_READS.clear()
+    model.fit(X)
+    return list(cupy_stand_in.HOST_READS), model
+
+
+def test_training_on_cupy_reads_the_device_once_per_epoch_not_once_per_step(stand_in, mnist_test_images):
+    X = mnist_test_images[:1200]
+    reads_12_steps, model = host_reads_of_fit(X, epochs=3, batch_size=100)
+    reads_24_steps, _ = host_reads_of_fit(X, epochs=3, batch_size=50)
+    assert type(model.parameters()["layers.0.W"]).__module__ == "cupy"  # the stand-in was in use
+    assert reads_12_steps == reads_24_steps == ["float"] * 3  # the epoch's loss, nothing per step
+
+
+def test_validation_adds_one_read_per_epoch(stand_in, mnist_test_images):
+    X = mnist_test_images[:1200]
+    model = Autoencoder(sizes=[784, 32], backend="cupy", seed=0, epochs=2)
+    cupy_stand_in.HOST_READS.clear()
+    model.fit(X[:1000], X_val=X[1000:])
+    assert cupy_stand_in.HOST_READS == ["float"] * 4  # per epoch: the training loss, the validation loss
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_the_cupy_adam_kernels_text_computes_the_reference_update(stand_in, name, dtype):
+    """The ElementwiseKernel's body, run statement by statement in the parameter's dtype,
+    against the plain xp reference (equal to rounding: the kernel uses the reordered form)."""
+    ref, fused, ref_params, fused_params = run_both(MAKERS[name], dtype, xp=stand_in)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for k in SHAPES:
+        pairs = [("param", fused_params[k], ref_params[k])] + [(s, fused.state[k][s], ref.state[k][s]) for s in ("m", "v")]
+        for what, got, want in pairs:
+            got, want = stand_in.asnumpy(got), stand_in.asnumpy(want)
+            assert got.dtype == want.dtype == dtype
+            assert np.max(np.abs(got - want)) <= rtol * np.max(np.abs(want)), f"{what} of {k}"
+
+
+def test_the_kernel_refuses_mixed_dtypes_as_cupy_does(stand_in):
+    from scratch_ae.optimizers.fused import adam_fused_update
+    p, m, v = (stand_in.zeros(4, dtype=np.float32) for _ in range(3))
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        adam_fused_update(p, stand_in.zeros(4, dtype=np.float64), m, v, 1e-3, 0.9, 0.999, 1e-8, 1)
+
+
+@pytest.mark.parametrize("test", [
+    test_gpu_parity.test_numpy_and_cupy_give_the_same_loss_curve_over_50_steps,
+    test_gpu_parity.test_cupy_trainer_matches_numpy_trainer_and_checkpoints_load_on_the_cpu,
+    test_gpu_parity.test_cupy_gradients_match_finite_differences,
+], ids=lambda f: f.__name__)
+def test_the_gpu_parity_tests_pass_on_the_stand_in(stand_in, test, mnist_test_images, mnist_sample, tmp_path):
+    """The real-GPU tests' code paths (device batches, the fused kernel, checkpoints from the
+    device, float64 gradient checks) on the stand-in."""
+    fixtures = {"mnist_test_images": mnist_test_images, "mnist_sample": mnist_sample, "tmp_path": tmp_path}
+    test(**{name: fixtures[name] for name in test.__code__.co_varnames[:test.__code__.co_argcount]})
+
+
+@pytest.mark.parametrize("config", [
+    {"sizes": [784, 64], "activation": "sigmoid", "output_activation": "sigmoid", "kl_rho": 0.05, "kl_beta": 3.0},
+    {"sizes": [784, 128, 32], "tied": True},
+    {"sizes": [784, 64], "loss": "bce", "output_activation": "sigmoid", "l1": 1e-4, "weight_decay": 1e-4},
+], ids=["kl-sparsity", "tied", "bce-l1-l2"])
+def test_penalties_and_tied_weights_run_on_the_cupy_paths(stand_in, mnist_test_images, config):
+    test_gpu_parity.test_penalties_tied_weights_and_bce_give_the_same_loss_curve_on_both_backends(mnist_test_images, config)
+
+
+def test_the_train_command_runs_on_cupy_and_writes_a_checkpoint_the_cpu_loads(stand_in, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--backend", "cupy", "--limit", "1000", "--epochs", "2", "--no-progress",
+                 "--noise", "gaussian:0.3", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["sse_per_image"] > 0
+    model = Autoencoder.load(out / "model.npz")  # on the NumPy backend
+    assert type(model.parameters()["layers.0.W"]) is np.ndarray
