@@ -47,6 +47,8 @@ def _wrap(x):
         return ndarray(x)
     if isinstance(x, np.generic):  # CuPy returns 0-d device arrays, never host scalars
         return ndarray(np.asarray(x))
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # a named result, e.g. linalg.eigh's (eigenvalues, eigenvectors)
+        return type(x)(*(_wrap(v) for v in x))
     if isinstance(x, (list, tuple)):
         return type(x)(_wrap(v) for v in x)
     return x

@@ -16,6 +16,7 @@ import cupy_stand_in
 import test_gpu_parity
 from scratch_ae import Autoencoder
 from scratch_ae.cli import main
+from scratch_ae.labs import LABS, run_lab
 from test_fused_optimizer import MAKERS, SHAPES, run_both
 
 
@@ -100,3 +101,10 @@ def test_the_train_command_runs_on_cupy_and_writes_a_checkpoint_the_cpu_loads(st
     assert metrics["test"]["sse_per_image"] > 0
     model = Autoencoder.load(out / "model.npz")  # on the NumPy backend
     assert type(model.parameters()["layers.0.W"]) is np.ndarray
+
+
+@pytest.mark.parametrize("name", list(LABS))
+def test_every_lab_runs_on_the_cupy_paths_in_quick_mode(stand_in, tmp_path, name):
+    results = run_lab(name, str(tmp_path), quick=True, backend="cupy")
+    assert results["recipe"]["backend"] == "cupy"
+    assert json.loads((tmp_path / "results.json").read_text())["recipe"]["backend"] == "cupy"
