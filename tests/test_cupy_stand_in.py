@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 import cupy_stand_in
+import test_fused_optimizer
 import test_gpu_parity
 from scratch_ae import Autoencoder
 from scratch_ae.cli import main
 from scratch_ae.labs import LABS, run_lab
-from test_fused_optimizer import MAKERS, SHAPES, run_both
+from test_fused_optimizer import MAKERS
 
 
 @pytest.fixture
@@ -53,16 +54,9 @@ def test_validation_adds_one_read_per_epoch(stand_in, mnist_test_images):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(MAKERS))
 def test_the_cupy_adam_kernels_text_computes_the_reference_update(stand_in, name, dtype):
-    """The ElementwiseKernel's body, run statement by statement in the parameter's dtype,
-    against the plain xp reference (equal to rounding: the kernel uses the reordered form)."""
-    ref, fused, ref_params, fused_params = run_both(MAKERS[name], dtype, xp=stand_in)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    for k in SHAPES:
-        pairs = [("param", fused_params[k], ref_params[k])] + [(s, fused.state[k][s], ref.state[k][s]) for s in ("m", "v")]
-        for what, got, want in pairs:
-            got, want = stand_in.asnumpy(got), stand_in.asnumpy(want)
-            assert got.dtype == want.dtype == dtype
-            assert np.max(np.abs(got - want)) <= rtol * np.max(np.abs(want)), f"{what} of {k}"
+    """The GPU test of the ElementwiseKernel, on the stand-in: the kernel's body, run statement
+    by statement in the parameter's dtype, against the plain xp reference (to rounding)."""
+    test_fused_optimizer.test_cupy_fused_kernel_equals_the_reference(name, dtype)
 
 
 def test_the_kernel_refuses_mixed_dtypes_as_cupy_does(stand_in):
