@@ -143,7 +143,8 @@ class Autoencoder(BaseEstimator):
         return {f"layers.{i}.{key}": arr for i, layer in enumerate(self.dense_layers_) for key, arr in layer.params.items()}
 
     def _as_batch(self, x, what="x", width=None):
-        """x as a (B, width) array of the model's dtype on its backend, or a ValueError."""
+        """x as a (B, width) array of the model's dtype on its backend; a ValueError for a wrong shape,
+        a TypeError for a CuPy array given to a model on the NumPy backend."""
         width = width or self.input_size
         check_array_backend(x, self.backend_, what)
         x = self.xp.asarray(x, dtype=self.dtype)
@@ -242,7 +243,7 @@ class Autoencoder(BaseEstimator):
         return self
 
     def _as_samples(self, X, width):
-        """X as an (n_samples, width) NumPy or CuPy array (not copied to the device), or a ValueError."""
+        """X as an (n_samples, width) NumPy or CuPy array (not copied to the device); errors as `_as_batch`."""
         check_array_backend(X, self.backend_)
         X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
         if X.ndim != 2 or X.shape[1] != width:
