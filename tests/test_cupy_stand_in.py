@@ -78,11 +78,7 @@ def test_the_gpu_parity_tests_pass_on_the_stand_in(stand_in, test, mnist_test_im
     test(**{name: fixtures[name] for name in test.__code__.co_varnames[:test.__code__.co_argcount]})
 
 
-@pytest.mark.parametrize("config", [
-    {"sizes": [784, 64], "activation": "sigmoid", "output_activation": "sigmoid", "kl_rho": 0.05, "kl_beta": 3.0},
-    {"sizes": [784, 128, 32], "tied": True},
-    {"sizes": [784, 64], "loss": "bce", "output_activation": "sigmoid", "l1": 1e-4, "weight_decay": 1e-4},
-], ids=["kl-sparsity", "tied", "bce-l1-l2"])
+@pytest.mark.parametrize("config", list(test_gpu_parity.OTHER_MODELS.values()), ids=list(test_gpu_parity.OTHER_MODELS))
 def test_penalties_and_tied_weights_run_on_the_cupy_paths(stand_in, mnist_test_images, config):
     test_gpu_parity.test_penalties_tied_weights_and_bce_give_the_same_loss_curve_on_both_backends(mnist_test_images, config)
 
