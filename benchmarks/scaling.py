@@ -166,7 +166,7 @@ def table(report, impls):
              f"{report['backend']}, {report['threads']} threads; eff = epoch GEMM work / "
              f"({report['gemm_rate_flops_per_s'] / 1e9:.1f} GFLOP/s) / time", ""]
     for sweep, label in (("hidden", "hidden size (batch 100)"), ("batch", "batch size (hidden 256)")):
-        head = f"| {label} | " + " | ".join(f"{i} s | {i} eff" for i in impls) + (" | ratio |" if len(impls) == 2 else "")
+        head = f"| {label} | " + " | ".join(f"{i} s | {i} eff" for i in impls) + " |" + (" ratio |" if len(impls) == 2 else "")
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
         for r in report["rows"][sweep]:
             cells = " | ".join(f"{r[i]['epoch_s']:.3f} | {100 * r[i]['gemm_efficiency']:.0f}%" for i in impls)
