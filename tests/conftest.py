@@ -36,3 +36,11 @@ def layer_path(request, monkeypatch):
     else:
         monkeypatch.setattr(fused, "KERNEL", "layers")
     return request.param
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """The NumPy stand-in for CuPy (tests/cupy_stand_in.py) as `import cupy`, for one test."""
+    import cupy_stand_in
+    cupy_stand_in.install(monkeypatch)
+    return cupy_stand_in

@@ -1,9 +1,8 @@
 """The backend switch: NumPy always, CuPy with a clear error where it cannot run."""
-import sys
-
 import numpy as np
 import pytest
 
+import cupy_stand_in
 from scratch_ae import Autoencoder, BackendError, get_backend
 from scratch_ae.backend import cupy_unavailable_reason
 from scratch_ae.metrics import reconstruction_metrics
@@ -53,46 +52,26 @@ def test_he_and_glorot_initialisation_have_the_stated_spread():
     assert tanh.std() == pytest.approx(np.sqrt(2 / (784 + 512)), rel=0.02)
 
 
-# ---------------------------------------------------------------- CuPy's failure modes, with stand-in modules
-# No GPU is needed to check what the user is told: a stand-in `cupy` module in sys.modules
-# fails the way a real installation does at each stage.
+# ---------------------------------------------------------------- CuPy's failure modes, on the stand-in
+# No GPU is needed to check what the user is told: the NumPy stand-in for CuPy
+# (tests/cupy_stand_in.py) is made to fail the way a real installation does at each stage.
 
-def _fake_cupy(device_count=None, kernel_error=None):
-    """A module standing in for CuPy: getDeviceCount returns `device_count` or raises it;
-    arithmetic on its arrays raises `kernel_error` if given, else runs on NumPy."""
-    import types
-
-    def get_device_count():
-        if isinstance(device_count, Exception):
-            raise device_count
-        return device_count
-
-    def arange(n, dtype=None):
-        if kernel_error is not None:
-            raise kernel_error
-        return np.arange(n, dtype=dtype)
-
-    runtime = types.SimpleNamespace(getDeviceCount=get_device_count)
-    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime), arange=arange, float32=np.float32,
-                                 asnumpy=np.asarray)
+def _raise(error):
+    def fail(*args, **kwargs):
+        raise error
+    return fail
 
 
-@pytest.fixture
-def no_cached_cupy_backend(monkeypatch):
-    from scratch_ae import backend
-    monkeypatch.setattr(backend, "_CUPY", None)
-
-
-def test_a_cuda_driver_error_is_reported_in_one_line_with_its_message(monkeypatch, no_cached_cupy_backend):
+def test_a_cuda_driver_error_is_reported_in_one_line_with_its_message(monkeypatch, stand_in):
     error = RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient\nfor CUDA runtime version")
-    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(device_count=error))
+    monkeypatch.setattr(stand_in.cuda.runtime, "getDeviceCount", _raise(error))
     reason = cupy_unavailable_reason()
     assert reason == "CuPy found no usable CUDA GPU (RuntimeError: cudaErrorInsufficientDriver: CUDA driver version is insufficient)"
 
 
-def test_a_gpu_without_the_cuda_toolkit_libraries_fails_at_the_backend_check_not_in_training(monkeypatch, no_cached_cupy_backend):
+def test_a_gpu_without_the_cuda_toolkit_libraries_fails_at_the_backend_check_not_in_training(monkeypatch, stand_in):
     error = RuntimeError("CuPy failed to load libnvrtc.so.13: OSError: libnvrtc.so.13: cannot open shared object file")
-    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(device_count=1, kernel_error=error))
+    monkeypatch.setattr(stand_in, "arange", _raise(error), raising=False)  # the check's first kernel
     with pytest.raises(BackendError) as info:
         Autoencoder(sizes=[784, 32], backend="cupy")
     message = str(info.value)
@@ -101,8 +80,7 @@ def test_a_gpu_without_the_cuda_toolkit_libraries_fails_at_the_backend_check_not
     assert 'pip install "cupy-cuda12x[ctk]"' in message and "--backend numpy" in message
 
 
-def test_a_working_stand_in_cupy_passes_the_check(monkeypatch, no_cached_cupy_backend):
-    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(device_count=1))
+def test_a_working_stand_in_cupy_passes_the_check(stand_in):
     assert cupy_unavailable_reason() is None
     assert get_backend("cupy").name == "cupy"
 
@@ -110,18 +88,9 @@ def test_a_working_stand_in_cupy_passes_the_check(monkeypatch, no_cached_cupy_ba
 def test_to_numpy_on_the_cupy_backend_copies_a_host_array_too():
     from scratch_ae.backend import Backend
     host = np.arange(3.0)
-    copy = Backend("cupy", _fake_cupy(device_count=1)).to_numpy(host)  # cupy.asnumpy returns host arrays as they are
+    copy = Backend("cupy", cupy_stand_in).to_numpy(host)  # cupy.asnumpy returns host arrays as they are
     copy[0] = 7.0
     assert host[0] == 0.0
-
-
-class _DeviceArray:
-    """Stands in for a cupy.ndarray (its type's module is "cupy"), which refuses np.asarray."""
-    __module__ = "cupy"
-    shape, ndim = (5, 784), 2
-
-    def __array__(self, *args, **kwargs):
-        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly.")
 
 
 @pytest.mark.parametrize("call, what", [
@@ -133,7 +102,7 @@ class _DeviceArray:
 ])
 def test_a_gpu_array_given_to_a_cpu_model_gets_a_one_line_error_naming_it(call, what):
     with pytest.raises(TypeError) as info:
-        call(_DeviceArray())
+        call(cupy_stand_in.ndarray(np.zeros((5, 784), np.float32)))
     message = str(info.value)
     assert message.startswith(f"{what} is a CuPy (GPU) array, but this object runs on backend 'numpy'")
     assert ".get()" in message and "backend='cupy'" in message and "\n" not in message

@@ -21,12 +21,6 @@ from scratch_ae.labs import LABS, run_lab
 from test_fused_optimizer import MAKERS
 
 
-@pytest.fixture
-def stand_in(monkeypatch):
-    cupy_stand_in.install(monkeypatch)
-    return cupy_stand_in
-
-
 def host_reads_of_fit(X, **config):
     """(host reads during fit, the fitted model): reads counted from the first to the last step."""
     model = Autoencoder(sizes=[784, 32], backend="cupy", seed=0, **config)
