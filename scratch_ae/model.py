@@ -242,12 +242,12 @@ class Autoencoder(BaseEstimator):
         self.history_ = trainer.fit(X, X_val)
         return self
 
-    def _as_samples(self, X, width):
+    def _as_samples(self, X, width, what="X"):
         """X as an (n_samples, width) NumPy or CuPy array (not copied to the device); errors as `_as_batch`."""
-        check_array_backend(X, self.backend_)
+        check_array_backend(X, self.backend_, what)
         X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
         if X.ndim != 2 or X.shape[1] != width:
-            raise ValueError(f"X must have shape (n_samples, {width}), got {tuple(X.shape)}")
+            raise ValueError(f"{what} must have shape (n_samples, {width}), got {tuple(X.shape)}")
         return X
 
     def _batched(self, fn, X, width, batch_size=4096):

@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
-from .backend import check_array_backend
 from .checkpoint import load_arrays, save_arrays
 
 
@@ -160,11 +159,7 @@ class Trainer:
     def _prepare(self, X, what):
         """Validate on the host (shape, finiteness), then copy to the device once."""
         model = self.model
-        check_array_backend(X, model.backend_, what)
-        if not type(X).__module__.startswith("cupy"):
-            X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != model.input_size:
-            raise ValueError(f"{what} must have shape (n_samples, {model.input_size}), got {tuple(X.shape)}")
+        X = model._as_samples(X, model.input_size, what)
         if X.shape[0] == 0:
             raise ValueError(f"{what} is empty")
         check_finite_data(X, what)
