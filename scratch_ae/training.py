@@ -9,6 +9,7 @@ read back to the host once per epoch, never per step.
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -17,6 +18,13 @@ import numpy as np
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
 from .checkpoint import load_arrays, save_arrays
+
+
+DIVERGENCE_FACTOR = 10.0
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss became NaN/inf or diverged (see `Trainer`)."""
 
 
 class TrainingInterrupted(Exception):
@@ -61,11 +69,22 @@ class Trainer:
     the best weights.  resume_path : where Ctrl-C (and each epoch end) writes a
     resumable checkpoint.  callbacks : functions f(trainer, epoch) called after
     each epoch; step_callback : f(trainer, epoch, step) after each step.
+    progress : True draws a bar (`epoch 3/8`) when stderr is a terminal and
+    prints one line per epoch when it is not (a log file, CI); False is silent.
+
+    Divergence rule: training stops at the end of an epoch whose mean training
+    loss is NaN or inf, or exceeds `divergence_factor` (default 10) times the
+    initial loss (the untrained model's objective on the first batch, measured
+    once before the first step); `divergence_factor=None` keeps only the NaN/inf
+    check.  The weights of the best finite epoch (lowest validation loss, or
+    training loss without validation data) are then restored; when no epoch
+    ended finite the initial weights are.  `history["stop_reason"]` says which,
+    `history["diverged"]` is True, and a `DivergenceWarning` is issued.
     """
 
     def __init__(self, model, optimizer, epochs=8, batch_size=100, noise=None, patience=None, seed=0,
                  progress=True, resume_path=None, callbacks=(), step_callback=None, image_shape=None,
-                 eval_batch_size=2000):
+                 eval_batch_size=2000, divergence_factor=DIVERGENCE_FACTOR):
         if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
@@ -78,10 +97,15 @@ class Trainer:
         self.progress, self.resume_path = progress, resume_path
         self.callbacks, self.step_callback = list(callbacks), step_callback
         self.eval_batch_size = eval_batch_size
-        self.history = {"train_loss": [], "val_loss": [], "epoch_seconds": [], "stop_reason": None, "best_epoch": None}
+        if divergence_factor is not None and not divergence_factor > 1:
+            raise ValueError(f"divergence_factor must be a number > 1 or None, got {divergence_factor!r}")
+        self.divergence_factor = divergence_factor
+        self.history = {"train_loss": [], "val_loss": [], "epoch_seconds": [], "stop_reason": None, "best_epoch": None,
+                        "diverged": False, "initial_loss": None}
         self._stop_requested = False
         self._start = (0, 0, 0.0)  # epoch, step, loss sum so far (set by resume)
-        self._best = None  # (val_loss, host copy of parameters)
+        self._best = None  # (val_loss, host copy of parameters): early stopping's best
+        self._finite_best = None  # (score, copy of parameters, epoch): what a diverging run falls back to
         self._wait = 0
         self.resume_extra = {}  # JSON-able extras saved with a resumable checkpoint (the CLI stores its config)
 
@@ -94,7 +118,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self, X_train, X_val=None):
-        """Train; returns the history dict (train_loss, val_loss, epoch_seconds, stop_reason, best_epoch)."""
+        """Train; returns the history dict (train_loss, val_loss, epoch_seconds, stop_reason, best_epoch, diverged)."""
         model, backend = self.model, self.model.backend_
         X_train = self._prepare(X_train, "training data")
         X_val = self._prepare(X_val, "validation data") if X_val is not None and len(X_val) else None
@@ -103,14 +127,17 @@ class Trainer:
         n = X_train.shape[0]
         steps = math.ceil(n / self.batch_size)
         params = model.parameters()
-        last_finite = self._snapshot()
         start_epoch, start_step, start_sum = self._start
-        bar = tqdm(total=self.epochs * steps, initial=start_epoch * steps + start_step,
-                   disable=not self.progress, unit="step", leave=False)
-        # Overflow inside a diverging epoch is caught below by the finite-loss check, which says so clearly.
+        if start_epoch == 0 and start_step == 0:
+            self._finite_best = (None, self._snapshot(), None)  # the initial weights, until an epoch ends finite
+        if self.history["initial_loss"] is None and self.divergence_factor is not None:
+            self.history["initial_loss"] = self._initial_loss(X_train, n)
+        bar = _Progress(self.progress, self.epochs, steps, start_epoch, start_step)
+        # Overflow inside a diverging epoch is caught below by the divergence check, which says so clearly.
         with _sigint_sets_flag(self), np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(start_epoch, self.epochs):
                 t0 = time.perf_counter()
+                bar.start_epoch(epoch)
                 order = backend.asarray(np.random.default_rng([self.seed, epoch]).permutation(n))
                 loss_sum = backend.xp.zeros((), dtype=np.float64) + (start_sum if epoch == start_epoch else 0.0)
                 first = start_step if epoch == start_epoch else 0
@@ -122,25 +149,23 @@ class Trainer:
                     loss, grads = model.loss_and_grads(inputs, target=batch)
                     self.optimizer.step(params, grads)
                     loss_sum += loss * batch.shape[0]  # stays on the device: no per-step sync
-                    bar.update(1)
+                    bar.update()
                     if self.step_callback is not None:
                         self.step_callback(self, epoch, step)
                     if self._stop_requested:
                         bar.close()
                         self._interrupt(epoch, step + 1, float(loss_sum))
                 train_loss = float(loss_sum) / n  # the one host read of the epoch
-                if not math.isfinite(train_loss):
-                    self._restore(last_finite)
-                    self.history["stop_reason"] = (f"the training loss became {train_loss} in epoch {epoch + 1}; "
-                                                   f"stopped and restored the weights of the last finite epoch")
-                    warnings.warn(self.history["stop_reason"], RuntimeWarning, stacklevel=2)
+                if self._diverged(train_loss, epoch):
                     break
                 val_loss = self.evaluate(X_val) if X_val is not None else None
                 self.history["train_loss"].append(train_loss)
                 self.history["val_loss"].append(val_loss)
                 self.history["epoch_seconds"].append(time.perf_counter() - t0)
-                bar.set_postfix(train=f"{train_loss:.4g}", val="-" if val_loss is None else f"{val_loss:.4g}")
-                last_finite = self._snapshot()
+                bar.end_epoch(epoch, train_loss, val_loss, self.history["epoch_seconds"][-1])
+                score = val_loss if val_loss is not None and math.isfinite(val_loss) else train_loss
+                if self._finite_best[0] is None or score < self._finite_best[0]:
+                    self._finite_best = (score, self._snapshot(), epoch + 1)
                 stop = self._early_stopping(epoch, val_loss)
                 for callback in self.callbacks:
                     callback(self, epoch)
@@ -149,12 +174,47 @@ class Trainer:
                 if stop:
                     break
         bar.close()
-        if self._best is not None:
+        if self.history["stop_reason"] and self.history["diverged"]:
+            warnings.warn(self.history["stop_reason"], DivergenceWarning, stacklevel=2)
+        elif self._best is not None:
             self._restore(self._best[1])
         if self.resume_path is not None and os.path.exists(self.resume_path):
             os.remove(self.resume_path)
         self.history["epochs_run"] = len(self.history["train_loss"])
         return self.history
+
+    def _initial_loss(self, X_train, n):
+        """The untrained model's objective on epoch 0's first batch (with its noise): the divergence yardstick.
+
+        Read once, before the first step, so the loop itself still reads the device once per epoch.
+        """
+        order = np.random.default_rng([self.seed, 0]).permutation(n)[:self.batch_size]
+        batch = X_train[self.model.backend_.asarray(order)]
+        inputs = batch if self.noise is None else self.noise(batch, np.random.default_rng([self.seed, 0, 0]))
+        return float(self.model.objective(inputs, target=batch))
+
+    def _diverged(self, train_loss, epoch):
+        """Apply the divergence rule (class docstring) to one epoch's loss; on divergence restore and record."""
+        initial = self.history["initial_loss"]
+        if math.isfinite(train_loss):
+            if self.divergence_factor is None or initial is None or not math.isfinite(initial):
+                return False
+            if not train_loss > self.divergence_factor * initial:
+                return False
+            what = (f"the training loss diverged in epoch {epoch + 1}: {train_loss:.4g}, more than "
+                    f"{self.divergence_factor:g} times the initial loss {initial:.4g}")
+        else:
+            what = f"the training loss became {train_loss} in epoch {epoch + 1}"
+        _, snapshot, best_epoch = self._finite_best
+        self._restore(snapshot)
+        self.history["diverged"] = True
+        self.history["best_epoch"] = best_epoch
+        if best_epoch is None:
+            self.history["stop_reason"] = (f"{what}; no epoch ended with a finite loss, so the weights were "
+                                           "restored to those the run started from (the initial ones)")
+        else:
+            self.history["stop_reason"] = f"{what}; stopped and restored the weights of epoch {best_epoch}, the best finite one"
+        return True
 
     def _prepare(self, X, what):
         """Validate on the host (shape, finiteness), then copy to the device once."""
@@ -215,9 +275,12 @@ class Trainer:
         arrays.update({f"optimizer.{k}": self.model.backend_.to_numpy(v) for k, v in self.optimizer.state_arrays().items()})
         if self._best is not None:
             arrays.update({f"best.{k}": v for k, v in self._best[1].items()})
+        score, snapshot, best_epoch = self._finite_best
+        arrays.update({f"finite_best.{k}": self.model.backend_.to_numpy(v) for k, v in snapshot.items()})
         config = {"model": self.model.config(), "epoch": epoch, "step": step, "loss_sum": loss_sum,
                   "optimizer_t": self.optimizer.t, "history": self.history, "wait": self._wait,
-                  "best_val_loss": None if self._best is None else self._best[0], **self.resume_extra}
+                  "best_val_loss": None if self._best is None else self._best[0],
+                  "finite_best": [score, best_epoch], **self.resume_extra}
         save_arrays(self.resume_path, arrays, config)
 
     def load_resume(self, path):
@@ -229,9 +292,43 @@ class Trainer:
         best = group("best.")
         self._best = (config["best_val_loss"], best) if best else None
         self._wait = config["wait"]
-        self.history = config["history"]
+        score, best_epoch = config.get("finite_best", [None, None])
+        self._finite_best = (score, group("finite_best.") or self._snapshot(), best_epoch)
+        self.history = {"diverged": False, "initial_loss": None, **config["history"]}
         self._start = (config["epoch"], config["step"], config["loss_sum"])
         return config
+
+
+class _Progress:
+    """A tqdm bar (`epoch 3/8`) on a terminal; one line per epoch on stderr otherwise; nothing when disabled.
+
+    A log file or CI gets readable lines instead of a redrawn bar's carriage returns.
+    """
+
+    def __init__(self, enabled, epochs, steps, start_epoch, start_step):
+        self.enabled, self.epochs = bool(enabled), epochs
+        isatty = getattr(sys.stderr, "isatty", None)
+        self.tty = self.enabled and callable(isatty) and isatty()
+        self.bar = tqdm(total=epochs * steps, initial=start_epoch * steps + start_step, disable=not self.tty,
+                        unit="step", leave=False, file=sys.stderr)
+
+    def start_epoch(self, epoch):
+        if self.tty:
+            self.bar.set_description(f"epoch {epoch + 1}/{self.epochs}")
+
+    def update(self):
+        self.bar.update(1)
+
+    def end_epoch(self, epoch, train_loss, val_loss, seconds):
+        val = "-" if val_loss is None else f"{val_loss:.4g}"
+        if self.tty:
+            self.bar.set_postfix(train=f"{train_loss:.4g}", val=val)
+        elif self.enabled:
+            print(f"epoch {epoch + 1}/{self.epochs}: training loss {train_loss:.4g}, validation loss {val}, "
+                  f"{seconds:.1f} s", file=sys.stderr, flush=True)
+
+    def close(self):
+        self.bar.close()
 
 
 class _sigint_sets_flag:

@@ -22,7 +22,7 @@ from test_fused_optimizer import MAKERS
 
 
 def host_reads_of_fit(X, **config):
-    """(host reads during fit, the fitted model): reads counted from the first to the last step."""
+    """(host reads during fit, the fitted model): every read `fit` makes, before, during and after the steps."""
     model = Autoencoder(sizes=[784, 32], backend="cupy", seed=0, **config)
     cupy_stand_in.HOST_READS.clear()
     model.fit(X)
@@ -34,7 +34,9 @@ def test_training_on_cupy_reads_the_device_once_per_epoch_not_once_per_step(stan
     reads_12_steps, model = host_reads_of_fit(X, epochs=3, batch_size=100)
     reads_24_steps, _ = host_reads_of_fit(X, epochs=3, batch_size=50)
     assert type(model.parameters()["layers.0.W"]).__module__ == "cupy"  # the stand-in was in use
-    assert reads_12_steps == reads_24_steps == ["float"] * 3  # the epoch's loss, nothing per step
+    # one read before the first step (the initial loss, the divergence yardstick), then the epoch's loss
+    # once per epoch, nothing per step
+    assert reads_12_steps == reads_24_steps == ["float"] * (1 + 3)
 
 
 def test_validation_adds_one_read_per_epoch(stand_in, mnist_test_images):
@@ -42,7 +44,8 @@ def test_validation_adds_one_read_per_epoch(stand_in, mnist_test_images):
     model = Autoencoder(sizes=[784, 32], backend="cupy", seed=0, epochs=2)
     cupy_stand_in.HOST_READS.clear()
     model.fit(X[:1000], X_val=X[1000:])
-    assert cupy_stand_in.HOST_READS == ["float"] * 4  # per epoch: the training loss, the validation loss
+    # the initial loss once, then per epoch: the training loss, the validation loss
+    assert cupy_stand_in.HOST_READS == ["float"] * (1 + 4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

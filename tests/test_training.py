@@ -6,6 +6,7 @@ import pytest
 
 from scratch_ae import Autoencoder, Trainer, TrainingInterrupted
 from scratch_ae.optimizers import SGD, Adam
+from scratch_ae.training import DivergenceWarning
 
 
 def fresh(seed=0, sizes=(784, 256)):
@@ -77,9 +78,10 @@ def test_a_diverging_loss_stops_training_and_keeps_the_last_finite_weights(mnist
     trainer.fit(X)
     good = {k: v.copy() for k, v in model.parameters().items()}
     trainer = Trainer(model, SGD(lr=1e6), epochs=3, progress=False)
-    with pytest.warns(RuntimeWarning, match="training loss became"):
+    with pytest.warns(DivergenceWarning, match="training loss (became|diverged)"):
         history = trainer.fit(X)
-    assert history["epochs_run"] == 0 and "restored" in history["stop_reason"]
+    assert history["epochs_run"] == 0 and history["diverged"] and history["best_epoch"] is None
+    assert "restored to those the run started from" in history["stop_reason"]
     for name, value in model.parameters().items():
         np.testing.assert_array_equal(value, good[name])
 
