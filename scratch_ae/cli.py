@@ -1,14 +1,18 @@
 """The `scratch-ae` command line: train, evaluate, reconstruct, info, lab.
 
-Bad input prints one line on stderr naming the argument and what was expected,
-and exits with status 2; nothing is written to --out before the input is valid.
+Exit status: 0 done; 2 bad input (one line on stderr naming the argument and
+what was expected; nothing trained and nothing written: the output folder is
+checked, the data loaded and every option validated before the first step);
+3 the training diverged (see `Trainer`; metrics.json says so, and the best
+finite epoch's weights are saved when there is one); 130 interrupted by Ctrl-C
+(a resumable checkpoint is written; continue with `--resume DIR`).
 """
 import argparse
 import json
 import os
 import sys
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # and train_job.EXIT_DIVERGED = 3
 
 
 class UsageError(Exception):
@@ -49,76 +53,138 @@ def hidden_sizes(text):
     return text
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default; options without one (flags, None) say nothing extra."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS \
+                or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
+# What `--resume DIR` lets the command line change: the rest comes from the saved run.
+RESUME_MAY_CHANGE = ("epochs", "no_progress", "backend", "data_dir")
+
+
 def build_parser():
     from .backend import BACKENDS
     from .data import DATASETS
     from .labs import LABS
     from .layers import ACTIVATIONS
     from .optimizers import OPTIMIZERS
+    from .train_job import DEFAULTS as D
     from .train_job import MODELS
 
-    parser = OneLineParser(prog="scratch-ae", description="Autoencoders from scratch in NumPy/CuPy.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    parser = OneLineParser(prog="scratch-ae", description="Autoencoders from scratch in NumPy/CuPy.",
+                           formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     activations = list(ACTIVATIONS) + ["linear"]
 
-    def common(p, out_default):
-        p.add_argument("--dataset", choices=DATASETS, default="mnist")
-        p.add_argument("--backend", choices=BACKENDS, default="numpy")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--out", default=out_default, help=f"output directory (default {out_default})")
+    def command(name, help):
+        return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+
+    def common(p, out_help):
+        p.add_argument("--dataset", choices=DATASETS, default=D["dataset"], help="which images")
+        p.add_argument("--backend", choices=BACKENDS, default=D["backend"], help="array backend: CPU or GPU")
+        p.add_argument("--seed", type=int, default=D["seed"], help="seed for weights, batch order and noise")
+        p.add_argument("--out", default=None, help=out_help)
         p.add_argument("--data-dir", default=None, help="where to look for (and download) datasets")
 
-    t = sub.add_parser("train", help="train an autoencoder; writes metrics.json, model.npz and figures/")
-    common(t, "runs/train")
-    t.add_argument("--model", choices=MODELS, default="shallow")
+    t = command("train", "train an autoencoder; writes metrics.json, model.npz and figures/")
+    common(t, "output folder (default: a fresh runs/train, runs/train-2, ...)")
+    t.add_argument("--overwrite", action="store_true", help="allow --out to replace a finished run")
+    t.add_argument("--model", choices=MODELS, default=D["model"], help="preset network")
     t.add_argument("--hidden", type=hidden_sizes, default=None,
-                   help="hidden width(s), comma-separated for deep nets (default 256; deep 128)")
+                   help="hidden width(s), comma-separated for --model deep (default 256; deep 128)")
     t.add_argument("--code", type=positive_int, default=None, help="code width (deep default 32, linear 30)")
-    t.add_argument("--activation", choices=activations, default=None)
-    t.add_argument("--output-activation", choices=activations, default=None)
-    t.add_argument("--loss", choices=("mse", "bce"), default="mse")
-    t.add_argument("--epochs", type=positive_int, default=8)
-    t.add_argument("--batch-size", type=positive_int, default=100)
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    t.add_argument("--lr", type=positive_float, default=1e-3)
-    t.add_argument("--weight-decay", type=nonnegative_float, default=0.0)
-    t.add_argument("--l1", type=nonnegative_float, default=None, help="L1 activity penalty (sparse default 1e-4)")
-    t.add_argument("--kl-rho", type=open_fraction, default=None, help="KL sparsity target (sigmoid code)")
-    t.add_argument("--kl-beta", type=nonnegative_float, default=1.0)
-    t.add_argument("--noise", default=None, help="train on corrupted inputs, e.g. gaussian:0.45, masking:0.3")
+    t.add_argument("--activation", choices=activations, default=None,
+                   help="hidden activation (default relu; linear: identity)")
+    t.add_argument("--output-activation", choices=activations, default=None,
+                   help="output activation (default relu; sigmoid with --loss bce; linear: identity)")
+    t.add_argument("--loss", choices=("mse", "bce"), default=D["loss"], help="reconstruction loss")
+    t.add_argument("--epochs", type=positive_int, default=D["epochs"], help="passes over the training set")
+    t.add_argument("--batch-size", type=positive_int, default=D["batch_size"], help="images per step")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=D["optimizer"], help="update rule")
+    t.add_argument("--lr", type=positive_float, default=D["lr"], help="learning rate")
+    t.add_argument("--weight-decay", type=nonnegative_float, default=D["weight_decay"],
+                   help="L2 weight decay (decoupled with --optimizer adamw)")
+    t.add_argument("--l1", type=nonnegative_float, default=None, help="L1 activity penalty on the code (sparse default 1e-4)")
+    t.add_argument("--kl-rho", type=open_fraction, default=None, help="KL sparsity target activation (sigmoid code)")
+    t.add_argument("--kl-beta", type=nonnegative_float, default=D["kl_beta"], help="KL sparsity weight (with --kl-rho)")
+    t.add_argument("--noise", default=None, help="train on corrupted inputs, e.g. gaussian:0.45, masking:0.3 "
+                                                 "(denoising default gaussian:0.45)")
     t.add_argument("--occlusion", type=fraction, default=None, help="train with square occlusions covering fraction p")
-    t.add_argument("--val-fraction", type=fraction, default=0.1)
+    t.add_argument("--val-fraction", type=fraction, default=D["val_fraction"], help="training images held out for validation")
     t.add_argument("--patience", type=positive_int, default=None, help="early stopping patience (epochs)")
     t.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
 
-    e = sub.add_parser("evaluate", help="test metrics of a saved model, optionally under noise or occlusion")
-    e.add_argument("model_path", metavar="MODEL.npz")
-    common(e, None)
-    e.add_argument("--noise", default=None)
-    e.add_argument("--occlusion", type=fraction, default=None)
+    e = command("evaluate", "test metrics of a saved model, optionally under noise or occlusion")
+    e.add_argument("model_path", metavar="MODEL.npz", help="a checkpoint written by train")
+    common(e, "where evaluation.json goes (default: the model's folder)")
+    e.add_argument("--noise", default=None, help="corrupt the test inputs, e.g. gaussian:0.5")
+    e.add_argument("--occlusion", type=fraction, default=None, help="occlude a fraction p of each test input")
 
-    r = sub.add_parser("reconstruct", help="write a grid of test images, a random-noise image and their reconstructions")
-    r.add_argument("model_path", metavar="MODEL.npz")
-    common(r, None)
-    r.add_argument("--n", type=positive_int, default=10)
+    r = command("reconstruct", "write a grid of test images, a random-noise image and their reconstructions")
+    r.add_argument("model_path", metavar="MODEL.npz", help="a checkpoint written by train")
+    common(r, "where reconstruct.png goes (default: the model's folder)")
+    r.add_argument("--n", type=positive_int, default=10, help="how many test images")
 
-    sub.add_parser("info", help="versions, available backends, where data is found")
+    command("info", "versions, available backends, Numba, where data is found")
 
-    lab = sub.add_parser("lab", help="run a classic autoencoder lab")
-    lab.add_argument("name", choices=list(LABS))
-    common(lab, None)
+    lab = command("lab", "run a classic autoencoder lab")
+    lab.add_argument("name", choices=list(LABS), help="which lab")
+    common(lab, "output folder (default: runs/lab-NAME, or runs/lab-NAME-quick with --quick)")
     lab.add_argument("--quick", action="store_true", help="small subset and few epochs")
     lab.add_argument("--epochs", type=positive_int, default=None, help="override the lab's number of epochs")
-    lab.add_argument("--no-progress", action="store_true")
+    lab.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+    parser.subcommands = sub.choices
     return parser
 
 
-def main(argv=None):
+def _version():
+    from . import __version__
+    return __version__
+
+
+def _given_options(parser, argv, command):
+    """The dests of `command`'s options that argv spells out (whatever their values)."""
+    sub = parser.subcommands[command]
+    saved = {action: action.default for action in sub._actions}
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        for action in sub._actions:
+            action.default = argparse.SUPPRESS
+        given = vars(parser.parse_args(argv))
+    finally:
+        for action, default in saved.items():
+            action.default = default
+    return set(given) - {"command"}
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one clean line that does not tear a progress bar (no source line glued on)."""
+    from tqdm import tqdm
+    tqdm.write(f"scratch-ae: warning: {message}", file=sys.stderr)
+
+
+def main(argv=None):
+    import warnings
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
+        if args.command is None:
+            raise UsageError("give a command: " + ", ".join(COMMANDS) + " (scratch-ae --help)")
+        args.given = _given_options(parser, argv, args.command) if args.command == "train" else set()
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"scratch-ae: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -132,7 +198,7 @@ def _user_errors():
     from .backend import BackendError
     from .checkpoint import CheckpointError
     from .data import DataError
-    return (BackendError, CheckpointError, DataError, ValueError, FileNotFoundError)
+    return (BackendError, CheckpointError, DataError, ValueError, TypeError, FileNotFoundError)
 
 
 def _fail(exc):
@@ -140,31 +206,66 @@ def _fail(exc):
     return EXIT_USAGE
 
 
-def cmd_train(args):
+def _resume_config(args):
+    """The saved run's configuration, with the options --resume may change applied; contradictions refused."""
     from .checkpoint import load_arrays
-    from .train_job import TrainingInterrupted, run
-    if args.resume:
-        out = args.resume
-        path = os.path.join(out, "resume.npz")
-        try:
-            cfg = load_arrays(path)[1]["cli_config"]
-        except _user_errors() as exc:
-            return _fail(f"argument --resume: {exc}")
-        resume = True
-    else:
-        out, resume = args.out, False
-        cfg = {k: v for k, v in vars(args).items() if k not in ("command", "out", "no_progress", "resume")}
+    from .outputs import check_writable
+    check_writable(args.resume, "--resume")
+    cfg = load_arrays(os.path.join(args.resume, "resume.npz"))[1]["cli_config"]
+    for dest in sorted(args.given - {"resume"}):
+        if dest in RESUME_MAY_CHANGE:
+            if dest in cfg:
+                cfg[dest] = getattr(args, dest)
+            continue
+        flag = "--" + dest.replace("_", "-")
+        saved = cfg.get(dest, "not set")
+        raise ValueError(f"argument {flag}: --resume continues the saved run ({dest} = {saved}); only "
+                         + ", ".join("--" + d.replace("_", "-") for d in RESUME_MAY_CHANGE) + " may change")
+    return cfg
+
+
+def cmd_train(args):
+    import warnings
+
+    from .outputs import check_not_a_finished_run, check_writable, fresh_run_dir
+    from .train_job import EXIT_DIVERGED, TrainingInterrupted, run
+    from .training import DivergenceWarning
     try:
-        metrics = run(cfg, out, progress=not args.no_progress, resume=resume)
+        if args.resume:
+            out, resume = args.resume, True
+            try:
+                cfg = _resume_config(args)
+            except ValueError as exc:
+                message = str(exc)
+                return _fail(message if message.startswith("argument") else f"argument --resume: {message}")
+        else:
+            out, resume = args.out or fresh_run_dir(os.path.join("runs", "train")), False
+            check_writable(out)
+            check_not_a_finished_run(out, args.overwrite)
+            cfg = {k: v for k, v in vars(args).items()
+                   if k not in ("command", "out", "no_progress", "resume", "overwrite", "given")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)  # said below, once, as the final line
+            metrics = run(cfg, out, progress=not args.no_progress, resume=resume,
+                          log=lambda line: print(f"scratch-ae: {line}", file=sys.stderr))
     except TrainingInterrupted as exc:
         print(f"scratch-ae: {exc}; continue with: scratch-ae train --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _user_errors() as exc:
         return _fail(exc)
+    wrote = f"wrote {out}/metrics.json" + (", model.npz, figures/" if metrics["test"] else " (no model.npz)")
+    if metrics["diverged"]:
+        print(f"scratch-ae: {metrics['stop_reason']}; {wrote}", file=sys.stderr)
+        return EXIT_DIVERGED
     if metrics["stop_reason"]:
         print(f"stopped: {metrics['stop_reason']}")
-    print(f"test: {metrics['test']['sse_per_image']:.4f} squared error per image "
-          f"({metrics['test']['mse_per_pixel']:.6f} per pixel); wrote {out}/metrics.json, model.npz, figures/")
+    test = metrics["test"]
+    line = f"test: {test['sse_per_image']:.4f} squared error per image ({test['mse_per_pixel']:.6f} per pixel)"
+    if "test_corrupted" in metrics:
+        noisy = metrics["test_corrupted"]
+        line = (f"test: {test['sse_per_image']:.4f} squared error per image on clean input, "
+                f"{noisy['sse_per_image']:.4f} on {noisy['corruption']}-corrupted input (clean target)")
+    print(f"{line}; {wrote}")
     return 0
 
 
@@ -179,6 +280,14 @@ def _load_model_and_test(args):
     return model, test
 
 
+def _output_folder(args):
+    """--out, or the model's own folder; checked before the model or any data is loaded."""
+    from .outputs import check_writable
+    out = args.out or os.path.dirname(os.path.abspath(args.model_path))
+    check_writable(out)
+    return out
+
+
 def cmd_evaluate(args):
     import numpy as np
 
@@ -188,6 +297,7 @@ def cmd_evaluate(args):
     try:
         if args.noise and args.occlusion is not None:
             raise ValueError("argument --occlusion: give either --noise or --occlusion, not both")
+        out = _output_folder(args)
         model, test = _load_model_and_test(args)
         spec = f"occlusion:{args.occlusion}" if args.occlusion is not None else args.noise
         corrupt = parse_corruption(spec, test.image_shape) if spec else None
@@ -195,28 +305,31 @@ def cmd_evaluate(args):
     except _user_errors() as exc:
         return _fail(exc)
     result = {"model": args.model_path, "dataset": args.dataset, "corruption": spec, "test": metrics}
-    out = args.out or os.path.dirname(os.path.abspath(args.model_path))
     os.makedirs(out, exist_ok=True)
-    write_json(os.path.join(out, "evaluation.json"), result)
+    path = os.path.join(out, "evaluation.json")
+    write_json(path, result)
     print(json.dumps(result, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
 def cmd_reconstruct(args):
     import numpy as np
 
-    from .plots import plot_image_rows
+    from .plots import per_image_squared_error, plot_image_rows
     try:
+        out = _output_folder(args)
         model, test = _load_model_and_test(args)
     except _user_errors() as exc:
         return _fail(exc)
     originals = test.images[:args.n]
     noise = np.random.default_rng(args.seed).uniform(0, 1, (1, model.input_size)).astype(np.float32)
     inputs = np.concatenate([originals, noise])
-    out = args.out or os.path.dirname(os.path.abspath(args.model_path))
-    path = plot_image_rows([inputs, model.inverse_transform(model.transform(inputs))],
-                           ["test images + a random-noise image", "reconstructions"], test.image_shape,
-                           os.path.join(out, "reconstruct.png"))
+    recon = model.inverse_transform(model.transform(inputs))
+    path = plot_image_rows([inputs, recon], ["test images + a random-noise image",
+                                             "reconstructions (squared error per image below)"],
+                           test.image_shape, os.path.join(out, "reconstruct.png"),
+                           errors=[None, per_image_squared_error(recon, inputs)])
     print(f"wrote {path}")
     return 0
 
@@ -225,6 +338,9 @@ def cmd_info(args):
     from . import __version__
     from .backend import cupy_unavailable_reason, get_backend
     from .data import DATASETS, dataset_location
+    from .jit import numba_unavailable_reason
+    from .layers import fused as fused_layers
+    from .optimizers import fused as fused_optimizer
     from .train_job import versions
     print(f"scratch-ae {__version__}")
     for name, version in versions(get_backend("numpy")).items():
@@ -232,6 +348,14 @@ def cmd_info(args):
     reason = cupy_unavailable_reason()
     print("backends:\n  numpy: available")
     print(f"  cupy: {'available' if reason is None else 'unavailable: ' + reason}")
+    numba = numba_unavailable_reason()
+    if numba is None:
+        import numba as numba_module
+        used = fused_optimizer.CPU_KERNEL == "numba" and fused_layers.KERNEL == "numba"
+        print(f"numba: {numba_module.__version__}, " + ("used for the CPU Adam update and the Dense + ReLU passes"
+                                                        if used else "installed but switched off"))
+    else:
+        print(f"numba: not used: {numba}; the NumPy reference paths run instead (same results)")
     print("data:")
     for name in DATASETS:
         print(f"  {name}: {dataset_location(name)}")
@@ -240,8 +364,10 @@ def cmd_info(args):
 
 def cmd_lab(args):
     from .labs import run_lab
+    from .outputs import check_writable
     out = args.out or os.path.join("runs", "lab-" + args.name + ("-quick" if args.quick else ""))
     try:
+        check_writable(out)
         results = run_lab(args.name, out, quick=args.quick, backend=args.backend, seed=args.seed,
                           progress=not args.no_progress, dataset=args.dataset,
                           **({"epochs": args.epochs} if args.epochs else {}))

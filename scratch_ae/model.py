@@ -16,6 +16,34 @@ from .losses import make_loss
 from .penalties import KLSparsityPenalty, L1ActivityPenalty, L2WeightDecay
 
 CHECKPOINT_FORMAT = "scratch-ae/1"
+DATA_RANGE_MARGIN = 0.01  # how far outside [0, 1] data may stray before a sigmoid/BCE model refuses it
+EXPECTED_DTYPES = "float32, float64 or uint8 images (0-255)"
+
+
+def _numeric(X, what, xp):
+    """X as an array of a real numeric dtype, or a one-line TypeError naming `what` and what was expected."""
+    if not hasattr(X, "dtype"):
+        try:
+            X = np.asarray(X)
+        except ValueError:  # numpy: "setting an array element with a sequence ... inhomogeneous shape"
+            raise TypeError(f"{what} must be a rectangular numeric array of {EXPECTED_DTYPES}; "
+                            f"got ragged rows of different lengths") from None
+    if X.dtype == object:
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must be a numeric array of {EXPECTED_DTYPES}; got dtype object whose "
+                            f"entries are not all numbers") from None
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{what} must be a numeric array of {EXPECTED_DTYPES}; got dtype {X.dtype}")
+    return X
+
+
+def _scale_uint8(X, xp, dtype):
+    """uint8 pixels 0-255 -> [0, 1] as the bundled loader does: cast to float32, then divide by 255."""
+    scaled = X.astype(np.float32)
+    scaled /= 255.0
+    return scaled if np.dtype(dtype) == np.float32 else scaled.astype(dtype)
 
 
 class Autoencoder(BaseEstimator):
@@ -144,13 +172,35 @@ class Autoencoder(BaseEstimator):
 
     def _as_batch(self, x, what="x", width=None):
         """x as a (B, width) array of the model's dtype on its backend; a ValueError for a wrong shape,
-        a TypeError for a CuPy array given to a model on the NumPy backend."""
+        a TypeError for a CuPy array given to a model on the NumPy backend or a non-numeric dtype.
+        uint8 images (0-255) are scaled to [0, 1] as the bundled loader does."""
         width = width or self.input_size
         check_array_backend(x, self.backend_, what)
+        x = _numeric(x, what, self.xp)
+        if x.dtype == np.uint8:
+            x = _scale_uint8(x, self.xp, self.dtype)
         x = self.xp.asarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != width:
             raise ValueError(f"{what} must have shape (batch, {width}), got {tuple(x.shape)}")
         return x
+
+    def check_data_range(self, X, what="X", chunk_rows=4096):
+        """Refuse data outside [0, 1] (beyond a 0.01 margin) when the model needs targets in [0, 1].
+
+        A sigmoid output can only produce values in (0, 1), and BCE compares probabilities, so
+        data on another scale (raw 0-255 floats, standardised pixels) cannot be fitted: one
+        ValueError saying which range is expected, instead of a quietly useless run.
+        """
+        if self.loss != "bce" and activation_name(self.output_activation) != "sigmoid":
+            return
+        for start in range(0, X.shape[0], chunk_rows):
+            chunk = X[start:start + chunk_rows]
+            low, high = float(chunk.min()), float(chunk.max())
+            if low < -DATA_RANGE_MARGIN or high > 1 + DATA_RANGE_MARGIN:
+                needs = "loss='bce'" if self.loss == "bce" else "output_activation='sigmoid'"
+                raise ValueError(f"{what} has values in [{low:.4g}, {high:.4g}] (rows from {start}), but {needs} "
+                                 f"needs data in [0, 1]: scale it (e.g. divide 0-255 pixels by 255) or use "
+                                 f"another output activation and loss")
 
     # ------------------------------------------------------------------ forward
     def encode(self, x):
@@ -232,7 +282,11 @@ class Autoencoder(BaseEstimator):
 
     # ------------------------------------------------------------------ scikit-learn shape
     def fit(self, X, y=None, X_val=None):
-        """Re-initialise from `seed` and train on X (N, D); returns self. `history_` holds the curves."""
+        """Re-initialise from `seed` and train on X (N, D); returns self. `history_` holds the curves.
+
+        X : float images in [0, 1], or uint8 images (0-255), which are scaled to [0, 1] exactly as the
+        bundled loader does.  With a sigmoid output or BCE loss, data outside [0, 1] is refused.
+        """
         from .optimizers import make_optimizer
         from .training import Trainer
         self._build()
@@ -243,9 +297,17 @@ class Autoencoder(BaseEstimator):
         return self
 
     def _as_samples(self, X, width, what="X"):
-        """X as an (n_samples, width) NumPy or CuPy array (not copied to the device); errors as `_as_batch`."""
+        """X as an (n_samples, width) NumPy or CuPy array (not copied to the device); errors as `_as_batch`.
+
+        uint8 images (0-255) are scaled to [0, 1] exactly as the bundled loader does (float32 / 255);
+        object arrays that hold numbers are converted; strings, ragged rows and other
+        non-numeric input get a one-line TypeError naming `what`.
+        """
         check_array_backend(X, self.backend_, what)
-        X = np.asarray(X) if not type(X).__module__.startswith("cupy") else X
+        is_device = type(X).__module__.startswith("cupy")
+        X = _numeric(X, what, self.xp if is_device else np)
+        if X.dtype == np.uint8:
+            X = _scale_uint8(X, self.xp if is_device else np, self.dtype)
         if X.ndim != 2 or X.shape[1] != width:
             raise ValueError(f"{what} must have shape (n_samples, {width}), got {tuple(X.shape)}")
         return X
@@ -257,7 +319,7 @@ class Autoencoder(BaseEstimator):
         return np.concatenate([self.backend_.to_numpy(fn(X[i:i + batch_size])) for i in starts])
 
     def transform(self, X):
-        """X (N, D) -> codes (N, K) as a NumPy array."""
+        """X (N, D) -> codes (N, K) as a NumPy array (uint8 images are scaled to [0, 1] first)."""
         return self._batched(self.encode, X, self.input_size)
 
     def inverse_transform(self, codes):
@@ -265,9 +327,13 @@ class Autoencoder(BaseEstimator):
         return self._batched(self.decode, codes, self.code_size)
 
     def score(self, X, y=None):
-        """Minus the mean squared reconstruction error per image (summed over pixels): higher is better."""
+        """Minus the mean squared reconstruction error per image (summed over pixels): higher is better.
+
+        uint8 images are scaled to [0, 1] first, as in `fit`."""
         from .metrics import reconstruction_metrics
-        return -reconstruction_metrics(self, self._as_samples(X, self.input_size))["sse_per_image"]
+        X = self._as_samples(X, self.input_size)
+        self.check_data_range(X)
+        return -reconstruction_metrics(self, X)["sse_per_image"]
 
     # ------------------------------------------------------------------ checkpoints
     def config(self):
@@ -289,6 +355,9 @@ class Autoencoder(BaseEstimator):
         for name, param in params.items():
             if tuple(arrays[name].shape) != tuple(param.shape):
                 raise CheckpointError(f"{source}: {name} has shape {tuple(arrays[name].shape)}, the config says {tuple(param.shape)}")
+            if not np.isfinite(arrays[name]).all():
+                raise CheckpointError(f"{source}: {name} holds NaN or inf values; these weights come from a "
+                                      f"diverged run and cannot be used")
             param[...] = self.xp.asarray(arrays[name], dtype=param.dtype)
 
     def save(self, path):

@@ -132,7 +132,7 @@ def plot_loss_curves(history, path, title="loss", *, ylabel="loss", test_value=N
 
 
 # -------------------------------------------------------------------------------------------------- filters
-def _filters_figure(W, image_shape, n=64, title=None, order="auto", total=None):
+def _filters_figure(W, image_shape, n=64, title=None, order="auto", total=None, order_note=None):
     W = _host(W)
     if order == "auto":
         # Callers that title the figure have chosen (and ordered) the columns themselves.
@@ -146,7 +146,7 @@ def _filters_figure(W, image_shape, n=64, title=None, order="auto", total=None):
         how = "largest weight norm first"
     else:
         shown = np.arange(n)
-        how = "in the order given"
+        how = order_note or "in the order given"
     filters = W[:, shown]
     if total is not None:
         info = f"{n} of {total} hidden units, {how}"
@@ -179,7 +179,7 @@ def _filters_figure(W, image_shape, n=64, title=None, order="auto", total=None):
     return fig
 
 
-def plot_filters(W, image_shape, path, n=64, title=None, *, order="auto", total=None):
+def plot_filters(W, image_shape, path, n=64, title=None, *, order="auto", total=None, order_note=None):
     """Columns of the first Dense layer's W (D, H), each drawn as an image, all on one colour scale.
 
     One symmetric scale [-m, m] (m = the largest |w| among the filters shown), a
@@ -189,10 +189,11 @@ def plot_filters(W, image_shape, path, n=64, title=None, *, order="auto", total=
         caller that titles the figure has already chosen and ordered the columns
         (the labs pass W[:, most_active]).
     total : the layer's unit count, for the title's "n of total" (default W.shape[1]).
+    order_note : with order=None, how the caller ordered the columns (default "in the order given").
     The title says how many of how many units are shown and in what order; a
     caller's title is kept, with that on a second line.
     """
-    return _save(_filters_figure(W, image_shape, n, title, order, total), path)
+    return _save(_filters_figure(W, image_shape, n, title, order, total, order_note), path)
 
 
 # ----------------------------------------------------------------------------------------------- image rows

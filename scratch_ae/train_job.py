@@ -4,6 +4,7 @@ Everything is validated and the data is loaded before anything is written to
 the output directory, so bad input leaves nothing half-written there.
 """
 import json
+import math
 import os
 import platform
 import time
@@ -17,16 +18,32 @@ from .optimizers import make_optimizer
 from .training import Trainer, TrainingInterrupted
 
 MODELS = ("shallow", "deep", "linear", "sparse", "denoising")
+# The one set of defaults: the command line's options and `run` both take theirs from here.
 DEFAULTS = dict(dataset="mnist", model="shallow", hidden=None, code=None, activation=None, output_activation=None,
                 loss="mse", epochs=8, batch_size=100, optimizer="adam", lr=1e-3, weight_decay=0.0, l1=None,
-                kl_rho=None, kl_beta=0.0, noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0,
+                kl_rho=None, kl_beta=1.0, noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0,
                 backend="numpy", limit=None, data_dir=None)
+EXIT_DIVERGED = 3  # `scratch-ae train` exits with this when the run diverged (see Trainer)
 
 
-def model_kwargs(cfg, input_size):
-    """Turn the command-line configuration into Autoencoder arguments (the --model presets)."""
+def model_kwargs(cfg, input_size, notes=None):
+    """Turn the command-line configuration into Autoencoder arguments (the --model presets).
+
+    Choices the presets make that the user did not ask for in so many words (a sigmoid
+    output for BCE, a sigmoid code for KL sparsity) are appended to `notes` as one line
+    each; contradictions are refused with a ValueError naming the flag.
+    """
+    notes = [] if notes is None else notes
     kind = cfg["model"]
     hidden = [int(h) for h in str(cfg["hidden"]).split(",")] if cfg["hidden"] is not None else None
+    if kind == "shallow" and hidden is not None and len(hidden) > 1:
+        raise ValueError(f"argument --hidden: --model shallow has one hidden layer, got {len(hidden)} widths "
+                         f"({cfg['hidden']}); give one width, or use --model deep for several")
+    if kind == "shallow" and cfg["code"]:
+        raise ValueError("argument --code: in --model shallow the hidden layer is the code; give its width with "
+                         "--hidden, or use --model deep for hidden layers and a code")
+    if kind == "linear" and hidden is not None and len(hidden) > 1:
+        raise ValueError("argument --hidden: --model linear has one layer, the code; give its width with --code")
     if kind == "deep":
         sizes = [input_size] + (hidden or [128]) + [cfg["code"] or 32]
     elif kind == "linear":
@@ -35,15 +52,29 @@ def model_kwargs(cfg, input_size):
         sizes = [input_size] + (hidden or [256])
         if cfg["code"]:
             sizes.append(cfg["code"])
+        if len(sizes) > 2:
+            notes.append(f"--model {kind} with --hidden {cfg['hidden']}" + (f" --code {cfg['code']}" if cfg["code"] else "")
+                         + f": a deep network, {'-'.join(map(str, sizes + sizes[-2::-1]))}")
     linear = kind == "linear"
     activation = cfg["activation"] or ("identity" if linear else "relu")
     output = cfg["output_activation"] or ("sigmoid" if cfg["loss"] == "bce" else "identity" if linear else "relu")
+    if cfg["loss"] == "bce" and output not in ("sigmoid",):
+        raise ValueError(f"argument --output-activation: --loss bce needs --output-activation sigmoid "
+                         f"(BCE compares probabilities), got {output}")
+    if cfg["loss"] == "bce" and cfg["output_activation"] is None:
+        notes.append("--loss bce: the output activation is sigmoid (BCE compares probabilities); "
+                     "say --output-activation sigmoid to silence this note")
+    code_activation = None  # the model's default: the hidden activation
+    if cfg["kl_rho"] is not None and activation != "sigmoid":
+        code_activation = "sigmoid"
+        notes.append(f"--kl-rho: the code layer uses sigmoid (KL sparsity needs mean activations in (0, 1)); "
+                     f"the other layers keep {activation}; say --activation sigmoid to silence this note")
     l1 = cfg["l1"] if cfg["l1"] is not None else (1e-4 if kind == "sparse" else 0.0)
     return dict(sizes=sizes, activation=activation, output_activation=output, loss=cfg["loss"], l1=l1,
                 kl_rho=cfg["kl_rho"], kl_beta=cfg["kl_beta"] if cfg["kl_rho"] is not None else 0.0,
                 weight_decay=cfg["weight_decay"], optimizer=cfg["optimizer"], lr=cfg["lr"], epochs=cfg["epochs"],
                 batch_size=cfg["batch_size"], patience=cfg["patience"], backend=cfg["backend"], seed=cfg["seed"],
-                code_activation="sigmoid" if cfg["kl_rho"] is not None else None)
+                code_activation=code_activation)
 
 
 def noise_spec(cfg):
@@ -76,15 +107,26 @@ def versions(backend):
 
 
 def run(cfg, out_dir, progress=True, resume=False, log=print):
-    """Train as `cfg` says and write metrics.json, model.npz and figures/ into out_dir."""
+    """Train as `cfg` says and write metrics.json, model.npz and figures/ into out_dir.
+
+    The output folder is checked first (outputs.check_writable), then the data is loaded and
+    every option validated, all before the first step.  A diverged run (see `Trainer`) still
+    writes metrics.json with `stop_reason` and `diverged: true`, and model.npz and figures only
+    when some epoch ended finite; the caller exits with EXIT_DIVERGED.
+    """
     from .data import parse_corruption
+    from .outputs import check_writable
     cfg = {**DEFAULTS, **cfg}
+    check_writable(out_dir, "--resume" if resume else "--out")
     if cfg["patience"] is not None and not cfg["val_fraction"]:
         raise ValueError("argument --patience: early stopping needs validation data; give --val-fraction > 0")
+    notes = []
+    kwargs = model_kwargs(cfg, 0, notes)  # refuses contradictions before the data is loaded
     X, X_val, test, image_shape = load_split(cfg)
     noise = noise_spec(cfg)
     corrupt = parse_corruption(noise, image_shape) if noise else None  # validates the spec before any work
-    model = Autoencoder(**model_kwargs(cfg, X.shape[1]))
+    kwargs = model_kwargs(cfg, X.shape[1])
+    model = Autoencoder(**kwargs)
     optimizer = make_optimizer(cfg["optimizer"], cfg["lr"], cfg["weight_decay"])
     resume_path = os.path.join(out_dir, "resume.npz")
     trainer = Trainer(model, optimizer, epochs=cfg["epochs"], batch_size=cfg["batch_size"], noise=corrupt,
@@ -93,39 +135,99 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     if resume:
         trainer.load_resume(resume_path)
         log(f"resuming from {resume_path}")
+    else:
+        for note in notes:
+            log(f"note: {note}")
     t0 = time.perf_counter()
     history = trainer.fit(X, X_val if len(X_val) else None)  # raises TrainingInterrupted on Ctrl-C
     wall = time.perf_counter() - t0
-    model.save(os.path.join(out_dir, "model.npz"))  # creates out_dir: only now is there something to keep
+    has_weights = not history["diverged"] or history["best_epoch"] is not None
+    code_activation = kwargs["code_activation"] or kwargs["activation"]
     metrics = {
         "history": {k: history[k] for k in ("train_loss", "val_loss", "epoch_seconds")},
-        "stop_reason": history["stop_reason"], "best_epoch": history["best_epoch"], "train_seconds": wall,
-        "train": reconstruction_metrics(model, X), "test": reconstruction_metrics(model, test.images),
+        "stop_reason": history["stop_reason"], "diverged": history["diverged"], "best_epoch": history["best_epoch"],
+        "epochs_run": history["epochs_run"], "initial_loss": history["initial_loss"], "train_seconds": wall,
+        "train": None, "test": None,
         "backend": model.backend_.name, "device": model.backend_.device_name(), "versions": versions(model.backend_),
         "config": {**cfg, "noise": noise, "sizes": list(model.sizes), "n_train": int(X.shape[0]),
-                   "n_val": int(X_val.shape[0])},
+                   "n_val": int(X_val.shape[0]), "activation": kwargs["activation"],
+                   "code_activation": code_activation, "output_activation": kwargs["output_activation"]},
     }
-    if X_val.shape[0]:
-        metrics["validation"] = reconstruction_metrics(model, X_val)
+    if has_weights:
+        model.save(os.path.join(out_dir, "model.npz"))  # creates out_dir: only now is there something to keep
+        metrics["train"] = reconstruction_metrics(model, X)
+        metrics["test"] = reconstruction_metrics(model, test.images)
+        if corrupt is not None:  # the denoising task itself: corrupted input, clean target, seeded noise
+            metrics["test_corrupted"] = {"corruption": noise, **reconstruction_metrics(
+                model, test.images, corrupt=corrupt, rng=np.random.default_rng([cfg["seed"], 1]))}
+        if X_val.shape[0]:
+            metrics["validation"] = reconstruction_metrics(model, X_val)
+    os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    write_figures(model, history, test, image_shape, os.path.join(out_dir, "figures"))
+    if has_weights:
+        write_figures(model, history, test, image_shape, os.path.join(out_dir, "figures"), metrics, corrupt,
+                      cfg["seed"])
     return metrics
 
 
-def write_figures(model, history, test, image_shape, fig_dir):
-    from .plots import plot_filters, plot_image_rows, plot_loss_curves
-    plot_loss_curves(history, os.path.join(fig_dir, "loss_curves.png"))
+LOSS_UNITS = {"mse": "MSE per pixel", "bce": "BCE per pixel"}
+
+
+def write_figures(model, history, test, image_shape, fig_dir, metrics=None, corrupt=None, seed=0):
+    """Loss curves, reconstructions (with each image's squared error) and first-layer filters."""
+    from .plots import per_image_squared_error, plot_filters, plot_image_rows, plot_loss_curves
+    unit = LOSS_UNITS[model.loss]
+    penalised = bool(model.penalties_) or model.weight_penalty_ is not None
+    test_value = None
+    if metrics is not None and metrics.get("test"):
+        test_value = metrics["test"]["mse_per_pixel"] if model.loss == "mse" else None
+    plot_loss_curves(history, os.path.join(fig_dir, "loss_curves.png"),
+                     title=f"loss curves ({unit}" + ("; training adds the penalties" if penalised else "") + ")",
+                     ylabel=unit, test_value=test_value, test_label="test MSE per pixel")
     originals = test.images[:10]
-    plot_image_rows([originals, model.inverse_transform(model.transform(originals))], ["test images", "reconstructions"],
-                    image_shape, os.path.join(fig_dir, "reconstructions.png"))
-    plot_filters(model.state_arrays()["layers.0.W"], image_shape, os.path.join(fig_dir, "filters.png"))
+    if corrupt is None:
+        recon = model.inverse_transform(model.transform(originals))
+        plot_image_rows([originals, recon], ["test images", "reconstructions"],
+                        image_shape, os.path.join(fig_dir, "reconstructions.png"),
+                        errors=[None, per_image_squared_error(recon, originals)])
+    else:
+        noisy = corrupt(originals, np.random.default_rng([seed, 1]))
+        recon = model.inverse_transform(model.transform(noisy))
+        plot_image_rows([noisy, recon, originals],
+                        ["corrupted input", "reconstruction from the corrupted input", "clean target"], image_shape, os.path.join(fig_dir, "reconstructions.png"),
+                        errors=[per_image_squared_error(noisy, originals), per_image_squared_error(recon, originals),
+                                None], error_label="SE to the clean target")
+    # Most active units first: a ReLU unit that never fires keeps its random start (the largest norms),
+    # so ordering by weight norm would open the grid with noise.
+    W = model.state_arrays()["layers.0.W"]
+    first = model.layers_[:2]  # the first Dense layer and its activation
+    h = first[1].forward(first[0].forward(model.backend_.asarray(test.images[:1000], dtype=model.dtype)))
+    order = np.argsort(-model.backend_.to_numpy(h.mean(axis=0)), kind="stable")
+    plot_filters(W[:, order], image_shape, os.path.join(fig_dir, "filters.png"), order=None, total=W.shape[1],
+                 title="first-layer filters (columns of W1), one colour scale",
+                 order_note="most active on 1000 test images first")
+
+
+def _strict_json(value):
+    """Replace non-finite floats by None (null): NaN and Infinity are not JSON."""
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def write_json(path, payload):
+    """Write strict JSON atomically (non-finite numbers become null)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
+        json.dump(_strict_json(payload), f, indent=2, allow_nan=False,
+                  default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
     os.replace(tmp, path)
 
 
-__all__ = ["run", "MODELS", "DEFAULTS", "TrainingInterrupted", "model_kwargs"]
+__all__ = ["run", "MODELS", "DEFAULTS", "EXIT_DIVERGED", "TrainingInterrupted", "model_kwargs", "write_json"]

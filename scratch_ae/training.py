@@ -223,6 +223,7 @@ class Trainer:
         if X.shape[0] == 0:
             raise ValueError(f"{what} is empty")
         check_finite_data(X, what)
+        model.check_data_range(X, what)
         return model.backend_.asarray(X, dtype=model.dtype)
 
     def evaluate(self, X):

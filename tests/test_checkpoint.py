@@ -59,8 +59,12 @@ def test_truncated_checkpoint_gives_a_clear_error(trained, tmp_path):
 
 def test_garbage_and_missing_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="is not a scratch-ae checkpoint") as caught:
         Autoencoder.load(tmp_path / "junk.npz")
+    assert "pickle" not in str(caught.value)  # numpy's own message advises allow_pickle=True: never pass it on
+    np.save(tmp_path / "array.npy", np.zeros(3))  # a .npy is not a checkpoint either
+    with pytest.raises(CheckpointError, match="is not a scratch-ae checkpoint"):
+        Autoencoder.load(tmp_path / "array.npy")
     with pytest.raises(CheckpointError, match="does not exist"):
         Autoencoder.load(tmp_path / "nope.npz")
 
