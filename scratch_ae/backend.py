@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 BACKENDS = ("numpy", "cupy")
-GPU_HINT = ('install the GPU extra with `pip install "scratch-ae[gpu]"` (cupy-cuda12x; use cupy-cuda13x on CUDA 13; '
+GPU_HINT = ('install the GPU extra with `pip install -e ".[gpu]"` in your scratch-ae checkout (cupy-cuda12x; use cupy-cuda13x on CUDA 13; '
             'without a local CUDA toolkit add its [ctk] extra, e.g. `pip install "cupy-cuda12x[ctk]"`)')
 
 

@@ -2,7 +2,7 @@
 
 The compiled loops (the fused Adam update, the fused Dense + ReLU passes) are
 ordinary Python functions over arrays and scalars, readable and runnable
-without Numba.  Numba is an optional dependency (`pip install "scratch-ae[fast]"`);
+without Numba.  Numba is an optional dependency (`pip install -e ".[fast]"`);
 without it the callers run their NumPy reference instead.  It is imported at the
 first compilation, not at `import scratch_ae`, so the CLI does not pay for it
 (about 0.2 s) on every start.
@@ -26,7 +26,7 @@ import importlib.util
 def numba_unavailable_reason():
     """None when compiled loops can run, else why not (one line).  Only looks for Numba."""
     if importlib.util.find_spec("numba") is None:
-        return 'Numba is not installed (pip install "scratch-ae[fast]")'
+        return 'Numba is not installed (pip install -e ".[fast]")'
     return None
 
 

@@ -5,6 +5,8 @@ mirrors them.  [784, 256] is the standard 784-256-784 network, [784, 128, 32]
 the deep 784-128-32-128-784 one.  Parameters and gradients are named
 "layers.<i>.W" / "layers.<i>.b", i counting the Dense layers from the input.
 """
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator
 
@@ -29,7 +31,9 @@ def _numeric(X, what, xp):
             raise TypeError(f"{what} must be a rectangular numeric array of {EXPECTED_DTYPES}; "
                             f"got ragged rows of different lengths") from None
     if X.dtype == object:
-        try:
+        try:  # None would silently become NaN under a plain float cast, so look at each entry
+            if not all(isinstance(v, numbers.Real) for v in X.flat):
+                raise TypeError
             X = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"{what} must be a numeric array of {EXPECTED_DTYPES}; got dtype object whose "

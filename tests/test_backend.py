@@ -24,7 +24,7 @@ def test_missing_cupy_or_gpu_gives_one_line_saying_how_to_fix_it():
     with pytest.raises(BackendError) as info:
         Autoencoder(sizes=[784, 32], backend="cupy")
     message = str(info.value)
-    assert "\n" not in message and 'pip install "scratch-ae[gpu]"' in message and "--backend numpy" in message
+    assert "\n" not in message and 'pip install -e ".[gpu]"' in message and "--backend numpy" in message
 
 
 def test_weights_are_drawn_on_the_host_so_they_do_not_depend_on_the_backend():

@@ -108,7 +108,7 @@ def test_missing_gpu_is_reported_in_one_line(tmp_path, capsys):
         pytest.skip("a GPU is present here")
     assert main(["train", "--backend", "cupy", "--out", str(tmp_path / "o"), *QUICK]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and 'pip install "scratch-ae[gpu]"' in err
+    assert err.count("\n") == 1 and 'pip install -e ".[gpu]"' in err
     assert not (tmp_path / "o").exists()
 
 
