@@ -125,6 +125,19 @@ def get_backend(name="numpy"):
     raise BackendError(f"unknown backend {name!r}; expected one of: {', '.join(BACKENDS)}")
 
 
+def is_device_array(array):
+    """True for a CuPy (GPU) array, recognised without importing CuPy."""
+    return type(array).__module__.startswith("cupy")
+
+
+def array_module(array):
+    """numpy or cupy, whichever `array` belongs to: the one place that tells them apart."""
+    if is_device_array(array):
+        import cupy
+        return cupy
+    return np
+
+
 def check_array_backend(array, backend, what="X"):
     """A one-line TypeError when a CuPy (GPU) array is given to an object on the NumPy backend.
 
@@ -132,13 +145,13 @@ def check_array_backend(array, backend, what="X"):
     CuPy's own message; this names the argument and the two ways out.  A NumPy
     array given to a CuPy object is fine: it is copied to the device.
     """
-    if backend.name == "numpy" and type(array).__module__.startswith("cupy"):
+    if backend.name == "numpy" and is_device_array(array):
         raise TypeError(f"{what} is a CuPy (GPU) array, but this object runs on backend 'numpy'; "
                         f"copy it to the host with .get() or use backend='cupy'")
 
 
 def backend_of(array):
     """The Backend an array lives on (CuPy arrays are recognised without importing CuPy)."""
-    if type(array).__module__.startswith("cupy"):
+    if is_device_array(array):
         return get_backend("cupy")
     return _NUMPY

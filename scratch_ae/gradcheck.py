@@ -10,6 +10,8 @@ an all-ones G would hide errors that cancel in a sum.
 """
 import numpy as np
 
+from .backend import array_module
+
 
 def relative_error(analytic, numeric, tiny=1e-12):
     """max|a - n| / max(max(|a| + |n|), tiny) over all entries."""
@@ -52,7 +54,7 @@ def check_layer(layer, x, rng=None, eps=1e-6):
     """
     rng = rng or np.random.default_rng(0)
     out = layer.forward(x)
-    xp = __import__("cupy") if type(out).__module__.startswith("cupy") else np
+    xp = array_module(out)
     G = xp.asarray(rng.standard_normal(out.shape))
     grad_x = layer.backward(G)
     analytic = {"x": grad_x} if grad_x is not None else {}

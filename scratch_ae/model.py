@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .backend import check_array_backend, get_backend
+from .backend import check_array_backend, get_backend, is_device_array
 from .checkpoint import CheckpointError, load_arrays, save_arrays
 from .layers import HE_FAMILY, Dense, Sigmoid, TiedDense, activation_name, make_activation
 from .layers.fused import backward_through, forward_through
@@ -308,7 +308,7 @@ class Autoencoder(BaseEstimator):
         non-numeric input get a one-line TypeError naming `what`.
         """
         check_array_backend(X, self.backend_, what)
-        is_device = type(X).__module__.startswith("cupy")
+        is_device = is_device_array(X)
         X = _numeric(X, what, self.xp if is_device else np)
         if X.dtype == np.uint8:
             X = _scale_uint8(X, self.xp if is_device else np, self.dtype)

@@ -4,7 +4,7 @@ Activity penalties act on the code h (B, K), the encoder's output; the weight
 penalty acts on every Dense layer's W.  Each returns its value from `forward`
 and its gradient from `backward`, to be added to the back-propagated signal.
 """
-from .layers.activations import _xp
+from .backend import array_module as _xp
 
 
 class L1ActivityPenalty:

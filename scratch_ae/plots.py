@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from .backend import is_device_array  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
@@ -30,7 +32,7 @@ def _save(fig, path):
 
 def _host(a):
     """A NumPy array from a NumPy or CuPy array (CuPy is never imported here)."""
-    if type(a).__module__.startswith("cupy"):
+    if is_device_array(a):
         return a.get()
     return np.asarray(a)
 

@@ -41,8 +41,8 @@ def check_finite_data(X, what="training data", chunk_rows=4096):
     Checked `chunk_rows` rows at a time, so the boolean mask stays small (a mask of
     all of MNIST at once would be a 47 MB transient array).
     """
-    from .layers.activations import _xp
-    xp = _xp(X)
+    from .backend import array_module
+    xp = array_module(X)
     for start in range(0, X.shape[0], chunk_rows):
         bad_rows = ~xp.isfinite(X[start:start + chunk_rows]).reshape(-1, X[0].size).all(axis=1)
         if bool(bad_rows.any()):

@@ -3,19 +3,15 @@ copied to the device when the data lives there (CuPy).  CuPy is imported only
 when the caller already handed us a CuPy array."""
 import numpy as np
 
+from ..backend import array_module
+from ..backend import is_device_array as is_cupy
 from .errors import DataError
-
-
-def is_cupy(x):
-    """True when `x` is a CuPy array (checked without importing CuPy)."""
-    return type(x).__module__.startswith("cupy")
 
 
 def like(host_array, x):
     """Return the NumPy `host_array` on the same device as `x`."""
     if is_cupy(x):
-        import cupy
-        return cupy.asarray(host_array)
+        return array_module(x).asarray(host_array)
     return host_array
 
 

@@ -1,4 +1,5 @@
 """Elementwise activations.  Each caches the one array its backward needs."""
+from ..backend import array_module
 from .base import Layer
 
 
@@ -47,7 +48,7 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         # 0.5 (1 + tanh(x/2)) equals the logistic function and never overflows exp.
-        self.out = 0.5 * (1.0 + _xp(x).tanh(0.5 * x))
+        self.out = 0.5 * (1.0 + array_module(x).tanh(0.5 * x))
         return self.out
 
     def backward(self, grad_out):
@@ -62,7 +63,7 @@ class Tanh(Layer):
     """out = tanh(x).  Cache: out, since tanh' = 1 - out^2."""
 
     def forward(self, x):
-        self.out = _xp(x).tanh(x)
+        self.out = array_module(x).tanh(x)
         return self.out
 
     def backward(self, grad_out):
@@ -85,15 +86,6 @@ class Identity(Layer):
         Derivation: derivations/dense-autoencoder.md#identity-backward
         """
         return grad_out
-
-
-def _xp(array):
-    """numpy or cupy, whichever `array` belongs to."""
-    if type(array).__module__.startswith("cupy"):
-        import cupy
-        return cupy
-    import numpy
-    return numpy
 
 
 ACTIVATIONS = {

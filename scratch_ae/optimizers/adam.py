@@ -8,9 +8,10 @@ class Adam(Optimizer):
     m_hat = m / (1 - b1^t);   v_hat = v / (1 - b2^t)      (t = steps taken, from 1)
     W <- W - lr m_hat / (sqrt(v_hat) + eps)
 
-    fused=True runs the same update as one fused pass (optimizers/fused.py: a
-    CuPy kernel, or in-place cache-blocked NumPy equal to this one bit for bit);
-    `update` below stays the readable reference.
+    fused=True makes `step` call `fused_update` instead: the same update as one
+    fused pass (optimizers/fused.py: a CuPy kernel, a compiled loop, or in-place
+    cache-blocked NumPy, equal to `update` bit for bit on the CPU); `update`
+    below is the readable reference, and knows nothing of the fast paths.
     """
 
     slots = ("m", "v")
@@ -28,9 +29,6 @@ class Adam(Optimizer):
 
         Derivation: derivations/optimizers.md#adam
         """
-        if self.fused:
-            adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t)
-            return
         m, v = state["m"], state["v"]
         m *= self.beta1
         m += (1 - self.beta1) * grad
@@ -39,6 +37,13 @@ class Adam(Optimizer):
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
         param -= self.lr * m_hat / (v_hat ** 0.5 + self.eps)
+
+    def fused_update(self, name, param, grad, state):
+        """`update` as one fused pass over param, grad, m and v (chosen by `step` when fused=True).
+
+        Derivation: derivations/optimizers.md#adam-fused
+        """
+        adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t)
 
 
 class AdamW(Adam):
@@ -56,10 +61,14 @@ class AdamW(Adam):
 
     def update(self, name, param, grad, state):
         """Derivation: derivations/optimizers.md#adamw"""
-        if self.fused:  # the decay is the fused update's first line
-            decay = 1 - self.lr * self.weight_decay if self.weight_decay and name.endswith(".W") else None
-            adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t, decay)
-            return
         if self.weight_decay and name.endswith(".W"):
             param *= 1 - self.lr * self.weight_decay
         super().update(name, param, grad, state)
+
+    def fused_update(self, name, param, grad, state):
+        """AdamW's `update` as one fused pass: the decay is the fused update's first line.
+
+        Derivation: derivations/optimizers.md#adam-fused
+        """
+        decay = 1 - self.lr * self.weight_decay if self.weight_decay and name.endswith(".W") else None
+        adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t, decay)

@@ -31,6 +31,7 @@ import threading
 
 import numpy as np
 
+from ..backend import is_device_array
 from ..jit import numba_unavailable_reason
 from .fused_cpu import adam_update_compiled
 
@@ -65,7 +66,7 @@ def adam_fused_update(param, grad, m, v, lr, beta1, beta2, eps, t, decay=None):
     Derivation: derivations/optimizers.md#adam-fused
     """
     c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t
-    if type(param).__module__.startswith("cupy"):
+    if is_device_array(param):
         eta_t, eps_t = reordered_scalars(lr, eps, c1, c2)
         _cupy_kernel()(grad, beta1, 1 - beta1, beta2, 1 - beta2, eta_t, eps_t,
                        1.0 if decay is None else decay, param, m, v)
