@@ -1,8 +1,10 @@
 """The training loop: seeded minibatches, history, early stopping, NaN stop, Ctrl-C and resume.
 
-Determinism: epoch e's batch order comes from default_rng([seed, e]) and the
-noise of step s of epoch e from default_rng([seed, e, s]), so a run resumed
-from any step sees exactly what an uninterrupted run would have seen.  On CuPy
+Determinism: epoch e's batch order comes from default_rng([seed, e]), the
+input noise of step s of epoch e from default_rng([seed, e, s]) and the
+stochastic layers' draws (dropout masks) from default_rng([seed, e, s, 1]), so
+a run resumed from any step sees exactly what an uninterrupted run would have
+seen.  On CuPy
 the data set lives on the device, batches are gathered there, and the loss is
 read back to the host once per epoch, never per step.
 """
@@ -127,6 +129,7 @@ class Trainer:
         n = X_train.shape[0]
         steps = math.ceil(n / self.batch_size)
         params = model.parameters()
+        stochastic = model.stochastic_
         start_epoch, start_step, start_sum = self._start
         if start_epoch == 0 and start_step == 0:
             self._finite_best = (None, self._snapshot(), None)  # the initial weights, until an epoch ends finite
@@ -146,7 +149,8 @@ class Trainer:
                     inputs = batch
                     if self.noise is not None:
                         inputs = self.noise(batch, np.random.default_rng([self.seed, epoch, step]))
-                    loss, grads = model.loss_and_grads(inputs, target=batch)
+                    layer_rng = np.random.default_rng([self.seed, epoch, step, 1]) if stochastic else None
+                    loss, grads = model.loss_and_grads(inputs, target=batch, rng=layer_rng)
                     self.optimizer.step(params, grads)
                     loss_sum += loss * batch.shape[0]  # stays on the device: no per-step sync
                     bar.update()

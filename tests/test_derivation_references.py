@@ -250,7 +250,7 @@ def test_the_scan_finds_the_references_the_code_is_known_to_carry():
     for expected in [("scratch_ae.layers.dense.Dense.backward", "derivations/dense-autoencoder.md#dense-backward"),
                      ("scratch_ae.losses.BCEWithLogitsLoss.backward", "derivations/losses.md#bce-with-logits"),
                      ("scratch_ae.optimizers.adam.Adam.update", "derivations/optimizers.md#adam"),
-                     ("scratch_ae.model.Autoencoder.loss_and_grads",
+                     ("scratch_ae.models.base.AutoencoderBase.loss_and_grads",
                       "derivations/dense-autoencoder.md#autoencoder-backward")]:
         assert expected in cited, f"scanner missed {expected}; it found {sorted(cited)}"
     names = {imp.name for path in derivation_files() for imp in implementers_in(path)}

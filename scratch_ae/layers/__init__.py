@@ -3,9 +3,10 @@ from .activations import ACTIVATIONS, HE_FAMILY, Identity, LeakyReLU, ReLU, Sigm
 from .base import Layer
 from .conv import Conv2d, ConvTranspose2d
 from .dense import Dense, TiedDense, init_weights
+from .dropout import Dropout
 from .pool import MaxPool2d, MaxUnpool2d, Upsample
 from .reshape import Flatten, Reshape
 
 __all__ = ["Layer", "Dense", "TiedDense", "init_weights", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity",
            "ACTIVATIONS", "HE_FAMILY", "activation_name", "make_activation",
-           "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "Upsample", "Flatten", "Reshape"]
+           "Dropout", "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "Upsample", "Flatten", "Reshape"]

@@ -26,6 +26,7 @@ class LeakyReLU(Layer):
     """out = x for x > 0, slope * x otherwise.  Cache: the mask x > 0."""
 
     def __init__(self, slope=0.01):
+        super().__init__()
         self.slope = slope
 
     def forward(self, x):

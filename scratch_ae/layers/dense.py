@@ -30,6 +30,7 @@ class Dense(Layer):
     """
 
     def __init__(self, W, b, xp=np, need_input_grad=True):
+        super().__init__()
         self.xp = xp
         self.params = {"W": W, "b": b}
         self.grads = {"W": xp.zeros_like(W), "b": xp.zeros_like(b)}
@@ -88,6 +89,7 @@ class TiedDense(Layer):
     """
 
     def __init__(self, source, b, xp=np):
+        super().__init__()
         self.xp = xp
         self.source = source
         self.params = {"b": b}

@@ -25,6 +25,8 @@ class Dropout(Layer):
     Cache: the scaled mask (None when the forward was the identity), reused by backward.
     """
 
+    stochastic = True
+
     def __init__(self, p=0.5, xp=np):
         if isinstance(p, bool) or not isinstance(p, Real) or not math.isfinite(p) or not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout p (the drop probability) must be a number in [0, 1), got {p!r}")

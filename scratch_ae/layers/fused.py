@@ -131,4 +131,20 @@ def backward_through(layers, grad):
     return grad
 
 
-__all__ = ["KERNEL", "dense_relu_forward", "relu_dense_backward", "forward_through", "backward_through"]
+__all__ = ["KERNEL", "dense_relu_forward", "relu_dense_backward", "forward_through", "backward_through", "forward",
+           "backward"]
+
+
+# ---------------------------------------------------------------------------- chosen outside the container
+def forward(network, x):
+    """x through a Sequential: the fused path where KERNEL says so, else the container's own plain loop."""
+    if KERNEL == "numba":
+        return forward_through(network.layers, x)
+    return network.forward(x)
+
+
+def backward(network, grad):
+    """grad back through a Sequential: the fused path where KERNEL says so, else the plain reverse loop."""
+    if KERNEL == "numba":
+        return backward_through(network.layers, grad)
+    return network.backward(grad)

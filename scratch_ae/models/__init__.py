@@ -1,0 +1,27 @@
+"""Model families, one file each, on one scikit-learn shell (base.py)."""
+from ..checkpoint import CheckpointError, load_arrays
+from .base import AutoencoderBase
+from .dense import Autoencoder
+
+FAMILIES = {"dense": Autoencoder}
+
+
+def register(cls):
+    FAMILIES[cls.family] = cls
+    return cls
+
+
+def load(path, backend="numpy"):
+    """Rebuild any scratch-ae model from a checkpoint, whatever its family."""
+    arrays, config = load_arrays(path)
+    family = config.get("family", "dense") if isinstance(config, dict) else None
+    if family not in FAMILIES:
+        raise CheckpointError(f"checkpoint {str(path)!r}: unknown model family {family!r}; "
+                              f"expected one of: {', '.join(FAMILIES)}")
+    cls = FAMILIES[family]
+    model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}")
+    model.load_state_arrays(arrays, source=f"checkpoint {str(path)!r}")
+    return model
+
+
+__all__ = ["AutoencoderBase", "Autoencoder", "FAMILIES", "load"]
