@@ -74,16 +74,19 @@ def check_loss(loss, prediction, target, eps=1e-6):
     return relative_error(analytic, numerical_gradient(lambda: loss.forward(prediction, target), prediction, eps))
 
 
-def check_model(model, x, target=None, eps=1e-6, max_entries=None, rng=None):
+def check_model(model, x, target=None, eps=1e-6, max_entries=None, rng=None, layer_seed=None):
     """Compare `model.loss_and_grads` with finite differences of `model.objective`.
 
     Returns {param name: relative error}.  max_entries: check at most this many
-    randomly chosen entries per parameter (all when None).
+    randomly chosen entries per parameter (all when None).  layer_seed: for models
+    with stochastic layers (dropout, a VAE's sampling), every pass gets a generator
+    seeded with it, so the masks and noise are held fixed across the differences.
     """
     rng = rng or np.random.default_rng(0)
-    _, grads = model.loss_and_grads(x, target)
+    layer_rng = (lambda: None) if layer_seed is None else (lambda: np.random.default_rng(layer_seed))
+    _, grads = model.loss_and_grads(x, target, rng=layer_rng())
     grads = {name: _to_host(g).copy() for name, g in grads.items()}
-    f = lambda: model.objective(x, target)
+    f = lambda: model.objective(x, target, rng=layer_rng())
     errors = {}
     for name, param in model.parameters().items():
         indices = None

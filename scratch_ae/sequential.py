@@ -35,6 +35,8 @@ class Sequential(Layer):
         """
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
+            if grad_out is None:  # a first layer reading the data skipped dL/dx: nothing below needs it
+                return None
         return grad_out
 
     # ------------------------------------------------------------------ modes and randomness

@@ -40,6 +40,9 @@ class LeakyReLU(Layer):
         """
         return grad_out * self.mask + (self.slope * grad_out) * ~self.mask
 
+    def config(self):
+        return {"type": "leaky_relu", "slope": self.slope}
+
     def __repr__(self):
         return f"LeakyReLU(slope={self.slope})"
 

@@ -74,6 +74,9 @@ class Dense(Layer):
             return None
         return grad_out @ self.params["W"].T
 
+    def config(self):
+        return {"type": "dense", "in": int(self.fan_in), "out": int(self.fan_out)}
+
     def __repr__(self):
         return f"Dense({self.fan_in}, {self.fan_out})"
 
@@ -120,6 +123,9 @@ class TiedDense(Layer):
         xp.matmul(grad_out.T, self.x, out=self.grads["W"])
         xp.sum(grad_out, axis=0, out=self.grads["b"])
         return grad_out @ self.source.params["W"]
+
+    def config(self):
+        return {"type": "tied_dense", "in": int(self.fan_in), "out": int(self.fan_out)}
 
     def __repr__(self):
         return f"TiedDense({self.fan_in}, {self.fan_out})"

@@ -128,6 +128,8 @@ def backward_through(layers, grad):
         else:
             grad = layers[i].backward(grad)
             i -= 1
+        if grad is None:  # a first layer reading the data skipped dL/dx: nothing below needs it
+            return None
     return grad
 
 

@@ -1,9 +1,10 @@
 """Model families, one file each, on one scikit-learn shell (base.py)."""
 from ..checkpoint import CheckpointError, load_arrays
 from .base import AutoencoderBase
+from .conv import ConvAutoencoder
 from .dense import Autoencoder
 
-FAMILIES = {"dense": Autoencoder}
+FAMILIES = {"dense": Autoencoder, "conv": ConvAutoencoder}
 
 
 def register(cls):
@@ -24,4 +25,4 @@ def load(path, backend="numpy"):
     return model
 
 
-__all__ = ["AutoencoderBase", "Autoencoder", "FAMILIES", "load"]
+__all__ = ["AutoencoderBase", "Autoencoder", "ConvAutoencoder", "FAMILIES", "load"]

@@ -1,0 +1,267 @@
+"""Convolutional autoencoders: conv blocks down, transposed convolutions and/or unpooling back up.
+
+Two encoders, picked by `downsample`:
+
+* "pool": per stage Conv2d(k, stride 1, 'same' padding) + activation + MaxPool2d(2);
+  channels (16, 8) on 1x28x28 MNIST give 28 -> 14 -> 7, a code of 8x7x7 maps.
+* "stride": per stage Conv2d(k, stride 2, padding k//2) + activation; channels
+  (128, 64, 32, 16) on 3x28x28 give 28 -> 14 -> 7 -> 4 -> 2 (the four-layer stride-2 network).
+
+Three decoders, picked by `decoder` (each stage undoes one encoder stage):
+
+* "deconv": ConvTranspose2d(k, stride 2), padding and output padding chosen so each stage
+  restores the encoder's size exactly (learned upsampling; the only choice for "stride");
+* "deconv+unpool": MaxUnpool2d through the matching encoder pool's argmax, then
+  ConvTranspose2d(k, stride 1, 'same' padding);
+* "unpool": MaxUnpool2d, then a 1x1 ConvTranspose2d that only mixes channels: every
+  spatial detail comes back through the pools' argmax positions.
+
+The unpooling decoders read where each pool's maximum was, so their code is the pooled
+maps *and* the argmax positions (`code_size` counts both; `transform` returns both,
+maps first, the argmax window indices after them as numbers, so `inverse_transform`
+can decode a code on its own).  The public boundary is flat (n_samples, C*H*W): the
+encoder starts with a Reshape and ends with a Flatten, the decoder the other way round.
+
+Parameters are named by position: "encoder.<i>.W", "decoder.<j>.b", with i, j the layer's
+index in its Sequential; `layer_description()` lists every layer's type and
+hyper-parameters (an unpool also names the pool it reads), enough to rebuild the
+network in another framework from the checkpoint's JSON alone.
+"""
+import numpy as np
+
+from ..layers import Conv2d, ConvTranspose2d, Dropout, Flatten, MaxPool2d, MaxUnpool2d, Reshape, activation_name, make_activation
+from ..layers.im2col import conv_output_size, conv_transpose_output_size
+from ..losses import make_loss
+from ..penalties import L1ActivityPenalty, L2WeightDecay
+from ..sequential import Sequential
+from .base import AutoencoderBase
+
+DECODERS = ("deconv+unpool", "unpool", "deconv")
+DOWNSAMPLING = ("pool", "stride")
+
+
+def _transpose_padding(size_in, size_out, kernel, stride):
+    """(padding, output_padding) for a ConvTranspose2d taking size_in to exactly size_out."""
+    for padding in (kernel // 2, 0, *range(1, kernel)):
+        for output_padding in range(stride):
+            if conv_transpose_output_size(size_in, kernel, stride, padding, output_padding) == size_out:
+                return padding, output_padding
+    raise ValueError(f"no transposed convolution with kernel {kernel} and stride {stride} takes {size_in} to {size_out}")
+
+
+class ConvAutoencoder(AutoencoderBase):
+    """A convolutional autoencoder with hand-written forward and backward passes (NCHW).
+
+    input_shape : (C, H, W) of one image; X is flat (n_samples, C*H*W).
+    channels : output channels of each encoder stage, e.g. (16, 8) or (128, 64, 32, 16).
+    kernel_size : odd kernel size of every convolution.
+    downsample : "pool" (conv + max-pool stages) or "stride" (stride-2 convolutions).
+    decoder : "deconv+unpool", "unpool" or "deconv" (see the module docstring).
+    activation, output_activation, loss : as for `Autoencoder` ("bce" needs a sigmoid output); the output is a
+        sigmoid by default (images in [0, 1]; a ReLU output can start dead and never recover).
+    weight_decay, l1 : L2 on every W (decoupled with optimizer="adamw"); L1 on the code maps.
+    dropout : drop probability of inverted dropout after every hidden activation (0: none).
+    init : "pytorch" (PyTorch's default uniform initialisation, so runs compare with it) or "he".
+    optimizer, lr, epochs, batch_size, noise, patience, backend, seed, dtype, progress : as for `Autoencoder`.
+    """
+
+    family = "conv"
+
+    def __init__(self, input_shape=(1, 28, 28), channels=(16, 8), kernel_size=3, downsample="pool",
+                 decoder="deconv+unpool", activation="relu", output_activation="sigmoid", loss="mse",
+                 weight_decay=0.0, l1=0.0, dropout=0.0, init="pytorch", optimizer="adam", lr=1e-3, epochs=8,
+                 batch_size=100, noise=None, patience=None, backend="numpy", seed=0, dtype="float32",
+                 progress=False):
+        self.input_shape = input_shape
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.downsample = downsample
+        self.decoder = decoder
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.dropout = dropout
+        self.init = init
+        self.optimizer = optimizer
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.noise = noise
+        self.patience = patience
+        self.backend = backend
+        self.seed = seed
+        self.dtype = dtype
+        self.progress = progress
+        self._build()
+
+    # ------------------------------------------------------------------ building
+    def _validate(self):
+        shape = tuple(int(s) for s in self.input_shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"input_shape must be (channels, height, width), got {self.input_shape!r}")
+        channels = [int(c) for c in self.channels]
+        if not channels or min(channels) < 1:
+            raise ValueError(f"channels must list at least one positive channel count, got {self.channels!r}")
+        if not (isinstance(self.kernel_size, (int, np.integer)) and self.kernel_size >= 1 and self.kernel_size % 2):
+            raise ValueError(f"kernel_size must be an odd positive integer, got {self.kernel_size!r}")
+        if self.downsample not in DOWNSAMPLING:
+            raise ValueError(f"unknown downsample {self.downsample!r}; expected one of: {', '.join(DOWNSAMPLING)}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; expected one of: {', '.join(DECODERS)}")
+        if self.downsample == "stride" and self.decoder != "deconv":
+            raise ValueError(f"decoder={self.decoder!r} unpools through max-pool positions, which a stride-2 "
+                             f"encoder does not have; use decoder='deconv' or downsample='pool'")
+        if self.loss not in ("mse", "bce"):
+            raise ValueError(f"unknown loss {self.loss!r}; expected one of: mse, bce")
+        if self.loss == "bce" and activation_name(self.output_activation) != "sigmoid":
+            raise ValueError(f"loss='bce' needs output_activation='sigmoid' (BCE compares probabilities), "
+                             f"got {self.output_activation!r}")
+        activation_name(self.activation)
+        for name in ("l1", "weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout (the drop probability) must be in [0, 1), got {self.dropout!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        return shape, channels
+
+    def _build(self):
+        shape, channels = self._validate()
+        backend = self._backend_for_build()
+        xp, dtype = backend.xp, np.dtype(self.dtype)
+        rng = np.random.default_rng(self.seed)
+        k, act = int(self.kernel_size), activation_name(self.activation)
+        conv = dict(init=self.init, rng=rng, xp=xp, dtype=dtype)
+
+        encoder, sizes, self.pools_ = [Reshape(shape)], [shape[1:]], []  # sizes[i]: encoder stage i's input
+        c_in, (H, W) = shape[0], shape[1:]
+        for i, c_out in enumerate(channels):
+            stride = 2 if self.downsample == "stride" else 1
+            encoder.append(Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, need_input_grad=i > 0, **conv))
+            H, W = conv_output_size(H, k, stride, k // 2), conv_output_size(W, k, stride, k // 2)
+            encoder.append(make_activation(act))
+            if self.downsample == "pool":
+                pool = MaxPool2d(2, xp=xp)
+                encoder.append(pool)
+                self.pools_.append(pool)
+                H, W = conv_output_size(H, 2, 2, 0), conv_output_size(W, 2, 2, 0)
+                if min(H, W) < 1:
+                    raise ValueError(f"input_shape {shape} is too small for {len(channels)} pooled stages")
+            sizes.append((H, W))  # stage i's output size: the next stage's input
+            if self.dropout:
+                encoder.append(Dropout(self.dropout, xp))
+            c_in = c_out
+        encoder.append(Flatten())
+        self.code_shape_ = (channels[-1], H, W)
+
+        decoder = [Reshape(self.code_shape_)]
+        outs = [shape[0]] + channels[:-1]  # each decoder stage's output channels
+        for i in reversed(range(len(channels))):
+            target = sizes[i]  # the size before encoder stage i ('same' convolutions keep it)
+            if self.decoder == "deconv":
+                (pH, opH), (pW, opW) = _transpose_padding(H, target[0], k, 2), _transpose_padding(W, target[1], k, 2)
+                decoder.append(ConvTranspose2d(channels[i], outs[i], k, stride=2, padding=(pH, pW),
+                                               output_padding=(opH, opW), **conv))
+            else:
+                kernel = k if self.decoder == "deconv+unpool" else 1
+                decoder.append(MaxUnpool2d(self.pools_[i]))
+                decoder.append(ConvTranspose2d(channels[i], outs[i], kernel, stride=1, padding=kernel // 2, **conv))
+            H, W = target
+            if i > 0:
+                decoder.append(make_activation(act))
+                if self.dropout:
+                    decoder.append(Dropout(self.dropout, xp))
+        if (H, W) != tuple(shape[1:]):
+            raise ValueError(f"the decoder ends at {(H, W)}, not the input's {tuple(shape[1:])}")
+        decoder += [make_activation(self.output_activation), Flatten()]
+        # The loss sees the layers before the output activation and the final Flatten (see _decoder_for_loss).
+        self.encoder_, self.decoder_ = Sequential(encoder), Sequential(decoder)
+        self.loss_fn_ = make_loss(self.loss)
+        self.penalties_ = [L1ActivityPenalty(self.l1)] if self.l1 else []
+        self.weight_penalty_ = L2WeightDecay(self.weight_decay) if self.weight_decay and self.optimizer != "adamw" else None
+
+    def _decoder_for_loss(self):
+        """With BCE the loss takes the logits: the decoder without its sigmoid (the Flatten stays)."""
+        if self.loss == "bce":
+            layers = self.decoder_.layers
+            return Sequential(layers[:-2] + layers[-1:])
+        return self.decoder_
+
+    def _named_layers(self):
+        return self.encoder_.named_layers("encoder.") + self.decoder_.named_layers("decoder.")
+
+    def layer_description(self):
+        positions = {id(layer): name for name, layer in self.encoder_.named_layers("encoder.")}
+        description = {"input_shape": list(self.image_shape), "encoder": [], "decoder": []}
+        for side, network in (("encoder", self.encoder_), ("decoder", self.decoder_)):
+            for layer in network.layers:
+                entry = dict(layer.config())
+                if isinstance(layer, MaxUnpool2d):
+                    entry["pool"] = positions[id(layer.source)]
+                description[side].append(entry)
+        return description
+
+    @property
+    def image_shape(self):
+        return tuple(int(s) for s in self.input_shape)
+
+    def _params_for_config(self):
+        params = self.get_params()
+        params["input_shape"] = [int(s) for s in params["input_shape"]]
+        params["channels"] = [int(c) for c in params["channels"]]
+        return params
+
+    # ------------------------------------------------------------------ sizes and the code
+    @property
+    def input_size(self):
+        return int(np.prod(self.image_shape))
+
+    @property
+    def maps_size(self):
+        """Values in the pooled (or strided) code maps."""
+        return int(np.prod(self.code_shape_))
+
+    @property
+    def switch_sizes(self):
+        """Argmax positions the unpooling decoder reads, per pool (0 for the 'deconv' decoder)."""
+        if self.decoder == "deconv":
+            return []
+        sizes, (H, W) = [], self.image_shape[1:]
+        for c_out in [int(c) for c in self.channels]:
+            H, W = H // 2, W // 2  # 'same' convolutions keep the size, each pool halves it (floor)
+            sizes.append(c_out * H * W)
+        return sizes
+
+    @property
+    def code_size(self):
+        return self.maps_size + sum(self.switch_sizes)
+
+    def _encode(self, x):
+        maps = super()._encode(x)
+        if self.decoder == "deconv":
+            return maps
+        B = x.shape[0]
+        return self.xp.concatenate([maps] + [pool.argmax.reshape(B, -1).astype(maps.dtype) for pool in self.pools_],
+                                   axis=1)
+
+    def _decode(self, code):
+        if self.decoder == "deconv":
+            return super()._decode(code)
+        B, start = code.shape[0], self.maps_size
+        maps = code[:, :start]
+        H, W = self.image_shape[1:]
+        for pool, size, c in zip(self.pools_, self.switch_sizes, [int(c) for c in self.channels]):
+            pool_in = (B, c, H, W)
+            H, W = H // 2, W // 2
+            window = pool.kernel_size[0] * pool.kernel_size[1]
+            switches = self.xp.clip(self.xp.rint(code[:, start:start + size]), 0, window - 1)
+            pool.argmax = switches.astype(np.int8 if window <= 127 else np.int32).reshape(B, c, H, W)
+            pool.input_shape = pool_in
+            start += size
+        return super()._decode(self.xp.ascontiguousarray(maps))
+
+
+__all__ = ["ConvAutoencoder", "DECODERS", "DOWNSAMPLING"]
