@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from .base import Layer
-from .im2col import col2im, conv_output_size, conv_transpose_output_size, im2col, pair
+from .im2col import (Scratch, channels_last, col2im, col2im_nhwc, conv_output_size, conv_transpose_output_size,
+                     fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, transient)
 
 INITS = ("pytorch", "he")
 
@@ -115,6 +116,8 @@ class Conv2d(_ConvBase):
         self.need_input_grad = need_input_grad
         self.cols = None
         self.x_shape = None
+        self._fast = None  # the channels-last forward's cache (see _forward_fast); None after a reference forward
+        self._scratch = Scratch()
 
     @property
     def weight_shape(self):
@@ -141,6 +144,9 @@ class Conv2d(_ConvBase):
         B, C_out, H_out, W_out = self.output_shape(x.shape)
         if H_out < 1 or W_out < 1:
             raise ValueError(f"{self!r}: input {tuple(x.shape)} is smaller than the kernel (output {H_out}x{W_out})")
+        if fast_path(x, W, b):
+            return self._forward_fast(x, W, b)
+        self._fast = None
         cols = im2col(x, self.kernel_size, self.stride, self.padding, xp)  # (C_in kH kW, B H_out W_out)
         Z = W.reshape(C_out, -1) @ cols                                  # (C_out, B H_out W_out)
         self.cols, self.x_shape = cols, x.shape
@@ -160,6 +166,8 @@ class Conv2d(_ConvBase):
         """
         xp = self.xp
         W, _ = self._weights()
+        if self._fast is not None:  # the forward ran channels last: so does its backward
+            return self._backward_fast(grad_out, W)
         C_out = self.out_channels
         G_mat = grad_out.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, B H_out W_out), columns (n, p, q)
         xp.matmul(G_mat, self.cols.T, out=self._grad("W").reshape(C_out, -1))
@@ -168,6 +176,52 @@ class Conv2d(_ConvBase):
             return None
         d_cols = W.reshape(C_out, -1).T @ G_mat                     # (C_in kH kW, B H_out W_out)
         return col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, xp)
+
+    # ------------------------------------------------------------------ the channels-last CPU path
+    # Chosen in forward (im2col.fast_path: NumPy float arrays, Numba installed), beside the
+    # reference above; the same products transposed, so the output comes channels last
+    # (a (B, C, H, W) view of NHWC memory).  With C_in >= MIN_CHANNELS_LAST the im2col
+    # matrix is im2col_nhwc's cols^T, columns (i, j, c), and the kernel is read in that order,
+    # W_r = W.transpose(0, 2, 3, 1) as (C_out, kH kW C_in); with fewer channels it is the
+    # reference's cols, read transposed, and W_r = W_mat.
+    def _forward_fast(self, x, W, b):
+        B, C_out, H_out, W_out = self.output_shape(x.shape)
+        last = channels_last(self.in_channels)
+        if last:
+            cols_t = im2col_nhwc(nhwc(x), self.kernel_size, self.stride, self.padding,
+                                 out=self._scratch.get("cols_t", (B * H_out * W_out, W[0].size), x.dtype))
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_out, -1)
+        else:
+            cols_t = im2col(x, self.kernel_size, self.stride, self.padding, np).T
+            W_r = W.reshape(C_out, -1)
+        out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
+        out_mat = out.reshape(-1, C_out)
+        np.matmul(cols_t, W_r.T, out=out_mat)   # (B H_out W_out, C_out): NHWC
+        out_mat += b
+        self.cols, self.x_shape, self._fast = None, x.shape, (cols_t, last)
+        return nchw_view(out)
+
+    def _backward_fast(self, grad_out, W):
+        cols_t, last = self._fast
+        C_out = self.out_channels
+        G = nhwc(grad_out).reshape(-1, C_out)    # (B H_out W_out, C_out)
+        B, C_in, H_in, W_in = self.x_shape
+        kH, kW = self.kernel_size
+        grad_W = self._grad("W")
+        if last:
+            grad_W[...] = np.matmul(G.T, cols_t).reshape(C_out, kH, kW, C_in).transpose(0, 3, 1, 2)
+        else:
+            np.matmul(G.T, cols_t, out=grad_W.reshape(C_out, -1))
+        np.sum(G, axis=0, out=self._grad("b"))
+        if not self.need_input_grad:
+            return None
+        if last:
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_out, -1)
+            d_cols_t = np.matmul(G, W_r, out=transient(cols_t.shape, G.dtype))
+            return nchw_view(col2im_nhwc(d_cols_t, (B, H_in, W_in, C_in), self.kernel_size, self.stride,
+                                         self.padding))
+        d_cols = np.matmul(W.reshape(C_out, -1).T, G.T)
+        return col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, np)
 
     def config(self):
         return self._config("conv2d")
@@ -210,6 +264,7 @@ class ConvTranspose2d(_ConvBase):
         self._setup(in_channels, out_channels, kernel_size, stride, padding, init, rng, xp, dtype)
         self.Y_mat = None
         self.y_shape = None
+        self._fast = None  # the channels-last forward's cache (see _forward_fast); None after a reference forward
 
     @property
     def weight_shape(self):
@@ -240,6 +295,9 @@ class ConvTranspose2d(_ConvBase):
         out_shape = self.output_shape(y.shape)
         if out_shape[2] < 1 or out_shape[3] < 1:
             raise ValueError(f"{self!r}: input {tuple(y.shape)} gives an empty output {out_shape}")
+        if fast_path(y, W, b):
+            return self._forward_fast(y, W, b, out_shape)
+        self._fast = None
         C_in = self.in_channels
         Y_mat = y.transpose(1, 0, 2, 3).reshape(C_in, -1)   # (C_in, B H_in W_in), columns (n, p, q)
         cols = W.reshape(C_in, -1).T @ Y_mat                # (C_out kH kW, B H_in W_in)
@@ -259,6 +317,8 @@ class ConvTranspose2d(_ConvBase):
         """
         xp = self.xp
         W, _ = self._weights()
+        if self._fast is not None:  # the forward ran channels last: so does its backward
+            return self._backward_fast(grad_out, W)
         C_in = self.in_channels
         G_cols = im2col(grad_out, self.kernel_size, self.stride, self.padding, xp)  # (C_out kH kW, B H_in W_in)
         xp.matmul(self.Y_mat, G_cols.T, out=self._grad("W").reshape(C_in, -1))
@@ -266,6 +326,51 @@ class ConvTranspose2d(_ConvBase):
         dY = W.reshape(C_in, -1) @ G_cols                                          # (C_in, B H_in W_in)
         B, _, H_in, W_in = self.y_shape
         return xp.ascontiguousarray(dY.reshape(C_in, B, H_in, W_in).transpose(1, 0, 2, 3))
+
+    # ------------------------------------------------------------------ the channels-last CPU path
+    # Chosen in forward (im2col.fast_path), beside the reference above: the products
+    # transposed, Y = y channels last as (B H_in W_in, C_in).  With C_out >= MIN_CHANNELS_LAST
+    # the columns are im2col_nhwc's, (i, j, o), W_r = W.transpose(0, 2, 3, 1) as
+    # (C_in, kH kW C_out), and the output comes channels last; with fewer output channels
+    # the columns are the reference's, W_r = W_mat, and the output NCHW.
+    def _forward_fast(self, y, W, b, out_shape):
+        C_in, C_out = self.in_channels, self.out_channels
+        B, _, H_out, W_out = out_shape
+        Y = nhwc(y).reshape(-1, C_in)
+        last = channels_last(C_out)
+        if last:
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_in, -1)
+            cols_t = np.matmul(Y, W_r, out=transient((Y.shape[0], W_r.shape[1]), Y.dtype))
+            out = nchw_view(col2im_nhwc(cols_t, (B, H_out, W_out, C_out), self.kernel_size, self.stride,
+                                        self.padding, bias=b))
+        else:
+            cols = np.matmul(W.reshape(C_in, -1).T, Y.T)  # the reference's (C_out kH kW, B H_in W_in)
+            out = col2im(cols, out_shape, self.kernel_size, self.stride, self.padding, np)
+            out += b.reshape(1, C_out, 1, 1)
+        self.Y_mat, self.y_shape, self._fast = None, y.shape, (Y, last)
+        return out
+
+    def _backward_fast(self, grad_out, W):
+        Y, last = self._fast
+        C_in, C_out = self.in_channels, self.out_channels
+        B, _, H_in, W_in = self.y_shape
+        grad_W = self._grad("W")
+        if last:
+            g = nhwc(grad_out)
+            G_cols_t = im2col_nhwc(g, self.kernel_size, self.stride, self.padding,
+                                   out=transient((Y.shape[0], W[0].size), Y.dtype))
+            kH, kW = self.kernel_size
+            grad_W[...] = np.matmul(Y.T, G_cols_t).reshape(C_in, kH, kW, C_out).transpose(0, 3, 1, 2)
+            np.sum(g.reshape(-1, C_out), axis=0, out=self._grad("b"))
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_in, -1)
+        else:
+            G_cols_t = im2col(grad_out, self.kernel_size, self.stride, self.padding, np).T
+            np.matmul(Y.T, G_cols_t, out=grad_W.reshape(C_in, -1))
+            np.sum(grad_out, axis=(0, 2, 3), out=self._grad("b"))
+            W_r = W.reshape(C_in, -1)
+        dY = np.empty((B, H_in, W_in, C_in), dtype=Y.dtype)
+        np.matmul(G_cols_t, W_r.T, out=dY.reshape(-1, C_in))
+        return nchw_view(dY)
 
     def config(self):
         return dict(self._config("conv_transpose2d"), output_padding=list(self.output_padding))

@@ -18,6 +18,11 @@ runs on NumPy and on CuPy (the array module is passed in as `xp`).
 Derivation: derivations/convolution.md
 """
 import numbers
+import threading
+
+import numpy as np
+
+from ..jit import CompiledLoop, numba_unavailable_reason
 
 
 def pair(value, name, minimum=0):
@@ -113,3 +118,175 @@ def col2im(cols, x_shape, kernel_size, stride, padding, xp):
     if pH or pW:
         return xp.ascontiguousarray(x_pad[:, :, pH:pH + H_in, pW:pW + W_in])
     return x_pad
+
+
+# ============================================================================ the channels-last CPU path
+# Beside the reference above, never inside it: the layers (conv.py, pool.py) choose this path
+# through `fast_path` before their reference code runs, and the reference stays what CuPy,
+# other dtypes and KERNEL = "reference" run.  On the CPU the reference's strided copies walk
+# rows of W_out (2 to 28) floats, and its products write a (C_out, B*H*W) matrix that one
+# more pass turns back into NCHW.  Channels last (NHWC: (B, H, W, C) in memory) the same
+# matrices come transposed: a receptive field is kH*kW runs of C contiguous floats, the
+# product cols^T W^T writes the (B*H*W, C_out) = NHWC output directly, and the bias adds
+# along the contiguous axis.  The layers hand their outputs on as (B, C, H, W) *views* of
+# channels-last memory (`nchw_view`): the same shapes and values, only the strides differ,
+# so the next layer reads its input channels-last without a copy, and elementwise layers
+# in between (ReLU) keep the layout.  With few channels (the data's 1 or 3) a run of C floats
+# is too short to pay, and the layers use the reference's channels-first matrices instead
+# (`channels_last`).  The loops are compiled by Numba (scratch_ae/jit.py) and do the
+# reference's additions in the reference's order, so im2col, col2im, pooling and unpooling
+# equal it bit for bit; the products, taken in the other orientation, equal it to rounding.
+
+# "compiled": the layers take this path for NumPy float32/float64 arrays (needs Numba);
+# "reference": always the readable code above.  Tests and benchmarks set this.
+KERNEL = "reference" if numba_unavailable_reason() else "compiled"
+
+# Channel counts from which im2col/col2im go channels last (below: the reference's matrices).
+MIN_CHANNELS_LAST = 8
+
+
+def fast_path(*arrays):
+    """True when the channels-last path may run on `arrays`: KERNEL is "compiled" and all are NumPy
+    arrays of one floating dtype (float32 or float64).  CuPy arrays, mixed dtypes -> False."""
+    if KERNEL != "compiled":
+        return False
+    dtype = arrays[0].dtype
+    return dtype in (np.float32, np.float64) and all(type(a) is np.ndarray and a.dtype == dtype for a in arrays)
+
+
+def channels_last(channels):
+    """Whether im2col/col2im over `channels` channels run channels last (see MIN_CHANNELS_LAST)."""
+    return channels >= MIN_CHANNELS_LAST
+
+
+def nhwc(x):
+    """x (B, C, H, W) as a C-contiguous (B, H, W, C) array: free when x is a channels-last view."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def nchw_view(x_nhwc):
+    """A (B, H, W, C) array seen as (B, C, H, W), without a copy."""
+    return x_nhwc.transpose(0, 3, 1, 2)
+
+
+def transient(shape, dtype):
+    """A scratch array that lives only until the calling function returns, from one buffer per thread.
+
+    Every layer's temporary matrices (a transposed convolution's columns, a convolution's input-
+    gradient columns) come from the same buffer, grown to the largest request, so a network holds
+    one such matrix instead of one per layer, and none is allocated (and page-faulted) per step.
+    A caller must be done with it before anything else asks for a transient array.
+    """
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = getattr(_TRANSIENT, "buffer", None)
+    if buf is None or buf.size < nbytes:
+        buf = _TRANSIENT.buffer = np.empty(nbytes, dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+_TRANSIENT = threading.local()
+
+
+class Scratch:
+    """Arrays a layer keeps between calls, one per name, reallocated only when shape or dtype change."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def get(self, name, shape, dtype):
+        a = self.arrays.get(name)
+        if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+            a = self.arrays[name] = np.empty(shape, dtype=dtype)
+        return a
+
+
+def _im2col_nhwc_loop(x, kH, kW, sH, sW, pH, pW, H_out, W_out, cols):
+    """cols^T[(n, p, q), (i, j, c)] = x_pad[n, p*sH + i, q*sW + j, c] (0 in the padding)."""
+    B, H_in, W_in, C = x.shape
+    for n in range(B):
+        for p in range(H_out):
+            for q in range(W_out):
+                row = cols[(n * H_out + p) * W_out + q]
+                for i in range(kH):
+                    u = p * sH + i - pH
+                    for j in range(kW):
+                        v = q * sW + j - pW
+                        dst = row[(i * kW + j) * C:(i * kW + j + 1) * C]
+                        if u < 0 or u >= H_in or v < 0 or v >= W_in:
+                            for c in range(C):
+                                dst[c] = 0
+                        else:
+                            src = x[n, u, v]
+                            for c in range(C):
+                                dst[c] = src[c]
+
+
+def _col2im_nhwc_loop(cols, kH, kW, sH, sW, pH, pW, H_out, W_out, b, with_bias, out):
+    """out (B, H_in, W_in, C) = the adjoint of _im2col_nhwc_loop applied to cols^T, + b[c] if with_bias.
+
+    Image by image: zero it, then add the offsets (i, j) one after another in row-major order,
+    each a one-to-one map of the windows onto pixels, as `col2im` does; the bias comes last.
+    """
+    B, H_in, W_in, C = out.shape
+    for n in range(B):
+        img = out[n]
+        for u in range(H_in):
+            for v in range(W_in):
+                for c in range(C):
+                    img[u, v, c] = 0
+        for i in range(kH):
+            for j in range(kW):
+                for p in range(H_out):
+                    u = p * sH + i - pH
+                    if u < 0 or u >= H_in:
+                        continue
+                    for q in range(W_out):
+                        v = q * sW + j - pW
+                        if v < 0 or v >= W_in:
+                            continue
+                        src = cols[(n * H_out + p) * W_out + q, (i * kW + j) * C:(i * kW + j + 1) * C]
+                        dst = img[u, v]
+                        for c in range(C):
+                            dst[c] += src[c]
+        if with_bias:
+            for u in range(H_in):
+                for v in range(W_in):
+                    for c in range(C):
+                        img[u, v, c] += b[c]
+
+
+IM2COL_NHWC_LOOP = CompiledLoop(_im2col_nhwc_loop)
+COL2IM_NHWC_LOOP = CompiledLoop(_col2im_nhwc_loop)
+
+
+def im2col_nhwc(x, kernel_size, stride, padding, out=None):
+    """x (B, H_in, W_in, C) channels-last -> cols^T (B*H_out*W_out, kH*kW*C), rows (n, p, q), columns (i, j, c).
+
+    The transpose of `im2col`'s matrix with its rows reordered from (c, i, j) to (i, j, c):
+    cols^T[(n, p, q), (i, j, c)] = x_pad[n, p*sH + i, q*sW + j, c], into `out` if given.
+    """
+    B, H_in, W_in, C = x.shape
+    (kH, kW), (sH, sW), (pH, pW) = kernel_size, stride, padding
+    H_out, W_out = conv_output_size(H_in, kH, sH, pH), conv_output_size(W_in, kW, sW, pW)
+    if out is None:
+        out = np.empty((B * H_out * W_out, kH * kW * C), dtype=x.dtype)
+    IM2COL_NHWC_LOOP(np.ascontiguousarray(x), kH, kW, sH, sW, pH, pW, H_out, W_out, out)
+    return out
+
+
+def col2im_nhwc(cols, x_shape, kernel_size, stride, padding, bias=None):
+    """cols^T (B*H_out*W_out, kH*kW*C) -> a fresh channels-last (B, H_in, W_in, C) array, + bias if given.
+
+    x_shape is the channels-last (B, H_in, W_in, C).  Equal, bit for bit, to `col2im` of the
+    reordered transpose followed by `+= bias` (the transposed convolution's order).
+    """
+    B, H_in, W_in, C = x_shape
+    (kH, kW), (sH, sW), (pH, pW) = kernel_size, stride, padding
+    H_out, W_out = conv_output_size(H_in, kH, sH, pH), conv_output_size(W_in, kW, sW, pW)
+    if cols.shape != (B * H_out * W_out, kH * kW * C):
+        raise ValueError(f"col2im_nhwc: cols has shape {tuple(cols.shape)}, but an input of shape "
+                         f"{tuple(x_shape)} gives ({B * H_out * W_out}, {kH * kW * C})")
+    out = np.empty((B, H_in, W_in, C), dtype=cols.dtype)
+    b = np.zeros(C, dtype=cols.dtype) if bias is None else bias
+    COL2IM_NHWC_LOOP(np.ascontiguousarray(cols), kH, kW, sH, sW, pH, pW, H_out, W_out, b, bias is not None, out)
+    return out

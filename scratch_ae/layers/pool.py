@@ -7,8 +7,9 @@ Derivation: derivations/convolution.md
 """
 import numpy as np
 
+from ..jit import CompiledLoop
 from .base import Layer
-from .im2col import window, conv_output_size, pair
+from .im2col import conv_output_size, fast_path, nchw_view, nhwc, pair, window
 
 
 def _index_dtype(window_size):
@@ -41,6 +42,94 @@ def _gather(grid, argmax, kernel_size, stride, xp):
         i, j = divmod(k, kW)
         out += grid[:, :, window(i, sH, H_out), window(j, sW, W_out)] * (argmax == k)
     return out
+
+
+# ---------------------------------------------------------------------------- the channels-last CPU path
+# Beside _route, _gather and MaxPool2d's scan, chosen outside them (im2col.fast_path: NumPy
+# float arrays, Numba installed): the same operations in the same order, one compiled pass
+# over channels-last (B, H, W, C) memory, channels innermost, equal to the reference bit for
+# bit (up to which NaN, and the sign of a zero max, where a window holds both +0 and -0).
+# Inputs that arrive as channels-last views (a convolution's output, through a ReLU) are read
+# without a copy; outputs and the argmax go out as (B, C, H, W) views of channels-last memory.
+def _maxpool_nhwc_loop(x, kH, kW, sH, sW, best, argmax):
+    """best[n, p, q, c] = max of the window, argmax = its first row-major index k (a NaN wins)."""
+    B, H_out, W_out, C = best.shape
+    for n in range(B):
+        for p in range(H_out):
+            for q in range(W_out):
+                first = x[n, p * sH, q * sW]
+                m = best[n, p, q]
+                a = argmax[n, p, q]
+                for c in range(C):
+                    m[c] = first[c]
+                    a[c] = 0
+                for k in range(1, kH * kW):
+                    i, j = k // kW, k % kW
+                    v = x[n, p * sH + i, q * sW + j]
+                    for c in range(C):
+                        if v[c] > m[c] or v[c] != v[c]:  # strict: on a tie the earlier offset keeps it
+                            m[c] = v[c]
+                            a[c] = k
+
+
+def _route_nhwc_loop(values, argmax, kH, kW, sH, sW, out):
+    """out[n, p*sH + i, q*sW + j, c] += values[n, p, q, c] * [argmax == i*kW + j], offsets k outermost."""
+    B, H_out, W_out, C = values.shape
+    H_in, W_in = out.shape[1], out.shape[2]
+    one, zero = values.dtype.type(1), values.dtype.type(0)
+    for n in range(B):
+        for u in range(H_in):
+            for v in range(W_in):
+                for c in range(C):
+                    out[n, u, v, c] = zero
+        for k in range(kH * kW):
+            i, j = k // kW, k % kW
+            for p in range(H_out):
+                for q in range(W_out):
+                    src = values[n, p, q]
+                    a = argmax[n, p, q]
+                    dst = out[n, p * sH + i, q * sW + j]
+                    for c in range(C):
+                        dst[c] += src[c] * (one if a[c] == k else zero)
+
+
+def _gather_nhwc_loop(grid, argmax, kH, kW, sH, sW, out):
+    """out[n, p, q, c] = 0 + sum over k of grid[n, p*sH + i, q*sW + j, c] * [argmax == k], k in order."""
+    B, H_out, W_out, C = out.shape
+    one, zero = out.dtype.type(1), out.dtype.type(0)
+    for n in range(B):
+        for p in range(H_out):
+            for q in range(W_out):
+                dst = out[n, p, q]
+                a = argmax[n, p, q]
+                for c in range(C):
+                    dst[c] = zero
+                for k in range(kH * kW):
+                    i, j = k // kW, k % kW
+                    src = grid[n, p * sH + i, q * sW + j]
+                    for c in range(C):
+                        dst[c] += src[c] * (one if a[c] == k else zero)
+
+
+MAXPOOL_NHWC_LOOP = CompiledLoop(_maxpool_nhwc_loop)
+ROUTE_NHWC_LOOP = CompiledLoop(_route_nhwc_loop)
+GATHER_NHWC_LOOP = CompiledLoop(_gather_nhwc_loop)
+
+
+def _route_fast(values, argmax, input_shape, kernel_size, stride):
+    """_route on the channels-last path: a fresh (B, C, H_in, W_in) view of channels-last memory."""
+    B, C, H_in, W_in = input_shape
+    out = np.empty((B, H_in, W_in, C), dtype=values.dtype)
+    ROUTE_NHWC_LOOP(nhwc(values), nhwc(argmax), *kernel_size, *stride, out)
+    return nchw_view(out)
+
+
+def _gather_fast(grid, argmax, kernel_size, stride):
+    """_gather on the channels-last path: a fresh (B, C, H_out, W_out) view of channels-last memory."""
+    B, C, H_out, W_out = argmax.shape
+    out = np.empty((B, H_out, W_out, C), dtype=grid.dtype)
+    GATHER_NHWC_LOOP(nhwc(grid), nhwc(argmax), *kernel_size, *stride, out)
+    return nchw_view(out)
 
 
 class MaxPool2d(Layer):
@@ -90,6 +179,12 @@ class MaxPool2d(Layer):
             raise ValueError(f"{self!r}: input {tuple(x.shape)} is smaller than one window")
         (kH, kW), (sH, sW) = self.kernel_size, self.stride
         index = _index_dtype(kH * kW)
+        if fast_path(x):
+            B, C = x.shape[:2]
+            best, argmax = np.empty((B, H_out, W_out, C), dtype=x.dtype), np.empty((B, H_out, W_out, C), dtype=index)
+            MAXPOOL_NHWC_LOOP(nhwc(x), kH, kW, sH, sW, best, argmax)
+            self.argmax, self.input_shape = nchw_view(argmax), x.shape
+            return nchw_view(best)
         best = x[:, :, window(0, sH, H_out), window(0, sW, W_out)].copy()
         argmax = xp.zeros(best.shape, dtype=index)
         for k in range(1, kH * kW):  # row-major window order
@@ -114,6 +209,8 @@ class MaxPool2d(Layer):
 
         Derivation: derivations/convolution.md#maxpool
         """
+        if fast_path(grad_out):
+            return _route_fast(grad_out, self.argmax, self.input_shape, self.kernel_size, self.stride)
         return _route(grad_out, self.argmax, self.input_shape, self.kernel_size, self.stride, self.xp)
 
     @property
@@ -174,6 +271,8 @@ class MaxUnpool2d(Layer):
             raise ValueError(f"{self!r}: input {tuple(x.shape)} does not match the pool's last output "
                              f"{tuple(pool.argmax.shape)}")
         self.argmax, self.output_shape = pool.argmax, pool.input_shape
+        if fast_path(x):
+            return _route_fast(x, self.argmax, self.output_shape, pool.kernel_size, pool.stride)
         return _route(x, self.argmax, self.output_shape, pool.kernel_size, pool.stride, self.xp)
 
     def backward(self, grad_out):
@@ -181,6 +280,8 @@ class MaxUnpool2d(Layer):
 
         Derivation: derivations/convolution.md#maxunpool
         """
+        if fast_path(grad_out):
+            return _gather_fast(grad_out, self.argmax, self.source.kernel_size, self.source.stride)
         return _gather(grad_out, self.argmax, self.source.kernel_size, self.source.stride, self.xp)
 
     def config(self):

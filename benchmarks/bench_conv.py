@@ -1,0 +1,544 @@
+"""Convolutional autoencoders on real MNIST: scratch-ae's conv layers against the same networks in PyTorch.
+
+    python benchmarks/bench_conv.py                        # both networks, 5 interleaved runs each
+    python benchmarks/bench_conv.py --networks pooled --runs 3 --steps 100
+
+Networks (MSE loss, Adam lr 1e-3, PyTorch's default initialisation drawn by scratch-ae and
+copied into torch, so both start from the same weights):
+
+    stride2  coloured MNIST (3x28x28), batch 128:
+             Conv2d(3,128,3,s2,p1) ReLU Conv2d(128,64,3,s2,p1) ReLU Conv2d(64,32,3,s2,p1) ReLU
+             Conv2d(32,16,3,s2,p1) ReLU   (28 -> 14 -> 7 -> 4 -> 2)
+             ConvT(16,32,3,s2,p1,op1) ReLU ConvT(32,64,3,s2,p1,op0) ReLU ConvT(64,128,3,s2,p1,op1) ReLU
+             ConvT(128,3,3,s2,p1,op1) Sigmoid   (2 -> 4 -> 7 -> 14 -> 28)
+    pooled   MNIST (1x28x28), batch 100:
+             Conv2d(1,16,3,p1) ReLU MaxPool2d(2) Conv2d(16,8,3,p1) ReLU MaxPool2d(2)
+             MaxUnpool2d(pool 2) ConvT(8,16,3,p1) ReLU MaxUnpool2d(pool 1) ConvT(16,1,3,p1)
+
+scratch-ae's side is a plain list of its layers: a forward loop, the MSE gradient by hand,
+a backward loop in reverse, and `scratch_ae.optimizers.Adam(fused=True).step` on params/grads
+dicts keyed "<layer index>.<name>".  PyTorch's side is nn.Conv2d / nn.ConvTranspose2d /
+F.max_pool2d(return_indices) / F.max_unpool2d with torch.optim.Adam's default.
+
+Each measurement is one fresh process (scratch-ae and PyTorch alternate: A B A B ...), with
+OpenBLAS, MKL, OpenMP and Numba pinned to --threads (threadpoolctl in the scratch-ae worker,
+torch.set_num_threads in the PyTorch one).  Both read the same batches (a seeded permutation
+of the 60,000 training images, loaded once by `scratch_ae.data.load_dataset` and handed to the
+workers as .npy files, so the PyTorch worker never imports scratch_ae), run --warmup steps, then
+time --steps steps one by one (the loss is accumulated on the side and read once at the end).
+The epoch time is extrapolated from the timed steps: seconds per image x 60,000 (a partial
+epoch: the whole epoch would only add more of the same steps).  Also reported: the median
+step, ru_maxrss of the whole process and the timed steps' own peak over what was resident
+before them (VmHWM reset through /proc/self/clear_refs).
+
+Also measured: the machine's float32 GEMM rate (bench_train's worker: best of NumPy and
+PyTorch at 1024-4096 square, before and after the runs), the FLOPs of each network's products
+(forward, weight gradient, input gradient but not for the first layer), their fraction of the
+GEMM rate, and where a scratch-ae step's time goes (an instrumented process: the conv modules'
+products, im2col/col2im and the rest wrapped in stopwatches; see worker_breakdown).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+if str(common.ROOT) not in sys.path:
+    sys.path.insert(1, str(common.ROOT))
+
+SCRIPT = Path(__file__).resolve()
+LR = 1e-3
+N_IMAGES = 60000
+
+# (kind, in, out, kernel, stride, padding, output_padding) for the convolutions, "relu",
+# "sigmoid", ("pool", id) and ("unpool", id) for the rest; the same list builds both libraries.
+NETWORKS = {
+    "stride2": {
+        "dataset": "colored-mnist", "image": (3, 28, 28), "batch": 128,
+        "layers": [("conv", 3, 128, 3, 2, 1, 0), "relu", ("conv", 128, 64, 3, 2, 1, 0), "relu",
+                   ("conv", 64, 32, 3, 2, 1, 0), "relu", ("conv", 32, 16, 3, 2, 1, 0), "relu",
+                   ("convT", 16, 32, 3, 2, 1, 1), "relu", ("convT", 32, 64, 3, 2, 1, 0), "relu",
+                   ("convT", 64, 128, 3, 2, 1, 1), "relu", ("convT", 128, 3, 3, 2, 1, 1), "sigmoid"],
+    },
+    "pooled": {
+        "dataset": "mnist", "image": (1, 28, 28), "batch": 100,
+        "layers": [("conv", 1, 16, 3, 1, 1, 0), "relu", ("pool", 1), ("conv", 16, 8, 3, 1, 1, 0), "relu",
+                   ("pool", 2), ("unpool", 2), ("convT", 8, 16, 3, 1, 1, 0), "relu", ("unpool", 1),
+                   ("convT", 16, 1, 3, 1, 1, 0)],
+    },
+}
+
+
+# ---------------------------------------------------------------------------- shapes and GEMM work
+def layer_shapes(net):
+    """[(spec, input (C, H, W), output (C, H, W))] through the network, by PyTorch's size formulas."""
+    shape, out, pools = NETWORKS[net]["image"], [], {}
+    for spec in NETWORKS[net]["layers"]:
+        C, H, W = shape
+        if isinstance(spec, tuple) and spec[0] == "conv":
+            _, ci, co, k, s, p, _ = spec
+            new = (co, (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1)
+        elif isinstance(spec, tuple) and spec[0] == "convT":
+            _, ci, co, k, s, p, op = spec
+            new = (co, (H - 1) * s - 2 * p + k + op, (W - 1) * s - 2 * p + k + op)
+        elif isinstance(spec, tuple) and spec[0] == "pool":
+            pools[spec[1]] = shape
+            new = (C, H // 2, W // 2)
+        elif isinstance(spec, tuple) and spec[0] == "unpool":
+            new = pools[spec[1]]
+        else:
+            new = shape
+        out.append((spec, shape, new))
+        shape = new
+    return out
+
+
+def epoch_gemm_flops(net, n_images=N_IMAGES):
+    """FLOPs (2 per multiply-add) of one epoch's products: each convolution's forward, weight
+    gradient and input gradient (not for the first layer, whose input is the data), each
+    2 x (output pixels) x C_out x C_in kH kW for a Conv2d and 2 x (input pixels) x C_in x C_out kH kW
+    for a ConvTranspose2d.  Per image, times the images."""
+    per_image, first = 0, True
+    for spec, (ci, hi, wi), (co, ho, wo) in layer_shapes(net):
+        if not (isinstance(spec, tuple) and spec[0] in ("conv", "convT")):
+            continue
+        k = spec[3]
+        one = 2 * ho * wo * co * ci * k * k if spec[0] == "conv" else 2 * hi * wi * ci * co * k * k
+        per_image += one * (2 if first else 3)
+        first = False
+    return per_image * n_images
+
+
+# ---------------------------------------------------------------------------- data (parent process)
+def prepare_data(net, seed, steps, directory):
+    """The batches the workers read, as one .npy file: the first `steps` batches of the seeded
+    permutation of the 60,000 training images, (steps*batch, C, H, W) float32."""
+    from scratch_ae.data import load_dataset
+    cfg = NETWORKS[net]
+    path = Path(directory) / f"{net}-{seed}-{steps}.npy"
+    if not path.exists():
+        X = load_dataset(cfg["dataset"], "train").images
+        order = np.random.default_rng([seed, 0]).permutation(X.shape[0])[:steps * cfg["batch"]]
+        np.save(path, np.ascontiguousarray(X[order].reshape((-1,) + cfg["image"]), dtype=np.float32))
+    return str(path)
+
+
+# ---------------------------------------------------------------------------- scratch-ae's network
+def build_scratch(net, seed):
+    """The network as a list of scratch-ae layers; weights drawn in order from one seeded generator."""
+    from scratch_ae.layers import Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d, ReLU, Sigmoid
+    rng = np.random.default_rng(seed)
+    layers, pools, first = [], {}, True
+    for spec in NETWORKS[net]["layers"]:
+        if spec == "relu":
+            layers.append(ReLU())
+        elif spec == "sigmoid":
+            layers.append(Sigmoid())
+        elif spec[0] == "pool":
+            pools[spec[1]] = MaxPool2d(2)
+            layers.append(pools[spec[1]])
+        elif spec[0] == "unpool":
+            layers.append(MaxUnpool2d(pools[spec[1]]))
+        elif spec[0] == "conv":
+            _, ci, co, k, s, p, _ = spec
+            layers.append(Conv2d(ci, co, k, s, p, rng=rng, need_input_grad=not first))
+            first = False
+        else:
+            _, ci, co, k, s, p, op = spec
+            layers.append(ConvTranspose2d(ci, co, k, s, p, op, rng=rng))
+    return layers
+
+
+def scratch_param_dicts(layers):
+    params = {f"{i}.{k}": v for i, layer in enumerate(layers) for k, v in layer.params.items()}
+    grads = {f"{i}.{k}": v for i, layer in enumerate(layers) for k, v in layer.grads.items()}
+    return params, grads
+
+
+def scratch_step(layers, optimizer, xb):
+    """One training step: forward loop, MSE and its gradient by hand, backward loop, Adam."""
+    h = xb
+    for layer in layers:
+        h = layer.forward(h)
+    diff = h - xb
+    loss = np.mean(diff * diff)             # L = mean (x_hat - x)^2 over all B*C*H*W entries
+    g = (np.float32(2.0) / np.float32(diff.size)) * diff  # dL/dx_hat
+    for layer in reversed(layers):
+        g = layer.backward(g)
+    params, grads = scratch_param_dicts(layers)
+    optimizer.step(params, grads)
+    return loss
+
+
+def set_threads(threads):
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(threads)
+
+
+def select_kernel(name):
+    from scratch_ae.layers import im2col as im2col_module
+    if name:
+        im2col_module.KERNEL = name
+    return im2col_module.KERNEL
+
+
+def timed_steps(step, batches, warmup, steps, batch):
+    """Run warmup steps, then time `steps` steps one by one; returns (per-step seconds, losses)."""
+    for s in range(warmup):
+        step(batches[s * batch:(s + 1) * batch])
+    rss_before = common.current_rss_kib()
+    reset = common.reset_peak_rss()
+    cpu0 = time.process_time()
+    times, losses = [], []
+    for s in range(steps):
+        xb = batches[s * batch:(s + 1) * batch]
+        t0 = time.perf_counter()
+        losses.append(step(xb))
+        times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
+    return times, losses, cpu, common.memory_report(rss_before, reset)
+
+
+def summarise_steps(times, batch, cpu):
+    t = np.asarray(times)
+    return {"epoch_s": float(t.sum() / (t.size * batch) * N_IMAGES), "step_median_ms": float(np.median(t) * 1e3),
+            "step_p10_ms": float(np.percentile(t, 10) * 1e3),
+            "epoch_s_from_median_step": float(np.median(t) / batch * N_IMAGES),
+            "epoch_cpu_s": cpu / (t.size * batch) * N_IMAGES, "timed_steps": int(t.size)}
+
+
+def worker_scratch(spec):
+    set_threads(spec["threads"])
+    kernel = select_kernel(spec.get("kernel"))
+    from scratch_ae.optimizers import Adam
+    cfg = NETWORKS[spec["net"]]
+    X = np.load(spec["data"])
+    layers = build_scratch(spec["net"], spec["seed"])
+    optimizer = Adam(LR, fused=True)
+    first_loss = float(scratch_step(build_scratch(spec["net"], spec["seed"]), Adam(LR, fused=True),
+                                    X[:cfg["batch"]])) if spec.get("first_loss") else None
+    times, losses, cpu, mem = timed_steps(lambda xb: scratch_step(layers, optimizer, xb), X, spec["warmup"],
+                                          spec["steps"], cfg["batch"])
+    out = summarise_steps(times, cfg["batch"], cpu)
+    out.update(mem, loss=float(np.mean(losses)), kernel=kernel, blas=common.blas_info(), first_loss=first_loss)
+    return out
+
+
+# ---------------------------------------------------------------------------- PyTorch's network
+def build_torch(net, seed):
+    """The same network in PyTorch, its convolutions' weights copied from build_scratch's."""
+    import torch
+    from torch import nn
+    F = torch.nn.functional
+    scratch = build_scratch_weights(net, seed)
+    modules, ops, pools = [], [], {}
+    for spec in NETWORKS[net]["layers"]:
+        if spec == "relu":
+            ops.append(("relu", None))
+        elif spec == "sigmoid":
+            ops.append(("sigmoid", None))
+        elif spec[0] in ("pool", "unpool"):
+            ops.append(spec)
+        else:
+            _, ci, co, k, s, p, op = spec
+            m = nn.Conv2d(ci, co, k, s, p) if spec[0] == "conv" else nn.ConvTranspose2d(ci, co, k, s, p, op)
+            W, b = scratch.pop(0)
+            with torch.no_grad():
+                m.weight.copy_(torch.from_numpy(W))
+                m.bias.copy_(torch.from_numpy(b))
+            modules.append(m)
+            ops.append(("module", m))
+
+    def forward(x):
+        indices = {}
+        for kind, arg in ops:
+            if kind == "module":
+                x = arg(x)
+            elif kind == "relu":
+                x = F.relu(x)
+            elif kind == "sigmoid":
+                x = torch.sigmoid(x)
+            elif kind == "pool":
+                x, indices[arg] = F.max_pool2d(x, 2, return_indices=True)
+            else:
+                x = F.max_unpool2d(x, indices[arg], 2)
+        return x
+    return nn.ModuleList(modules), forward
+
+
+def build_scratch_weights(net, seed):
+    """The convolutions' (W, b) as build_scratch draws them, without importing scratch_ae: PyTorch's
+    default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W then b, from one generator in layer order
+    (as scratch_ae.layers.conv.init_conv_weights draws them; the first loss is checked against it)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for spec in NETWORKS[net]["layers"]:
+        if isinstance(spec, tuple) and spec[0] in ("conv", "convT"):
+            _, ci, co, k, *_ = spec
+            shape = (co, ci, k, k) if spec[0] == "conv" else (ci, co, k, k)
+            bound = 1.0 / math.sqrt(shape[1] * k * k)
+            W = rng.uniform(-bound, bound, shape)
+            b = rng.uniform(-bound, bound, co)
+            out.append((W.astype(np.float32), b.astype(np.float32)))
+    return out
+
+
+def worker_torch(spec):
+    import torch
+    torch.set_num_threads(spec["threads"])
+    cfg = NETWORKS[spec["net"]]
+    X = torch.from_numpy(np.load(spec["data"]))
+    model, forward = build_torch(spec["net"], spec["seed"])
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    first_loss = None
+    if spec.get("first_loss"):
+        _, f0 = build_torch(spec["net"], spec["seed"])
+        first_loss = float(torch.nn.functional.mse_loss(f0(X[:cfg["batch"]]), X[:cfg["batch"]]))
+
+    def step(xb):
+        loss = torch.nn.functional.mse_loss(forward(xb), xb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    times, losses, cpu, mem = timed_steps(step, X, spec["warmup"], spec["steps"], cfg["batch"])
+    out = summarise_steps(times, cfg["batch"], cpu)
+    out.update(mem, loss=float(torch.stack(losses).mean()), torch=torch.__version__,
+               torch_threads=torch.get_num_threads(), first_loss=first_loss)
+    return out
+
+
+# ---------------------------------------------------------------------------- where scratch-ae's time goes
+class NestedStopwatch:
+    """Wall time per named phase, phases may nest: with sw("a"): ... with sw("b"): ... (each counts its own total)."""
+
+    def __init__(self):
+        self.totals = {}
+        self._stack = []
+
+    def __call__(self, name):
+        self._stack.append([name, None])
+        return self
+
+    def __enter__(self):
+        self._stack[-1][1] = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        name, t0 = self._stack.pop()
+        self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - t0
+        return False
+
+
+class _TimedNumpy:
+    """numpy, with np.matmul timed: the conv module's products all go through np.matmul on the fast path."""
+
+    def __init__(self, sw):
+        self._sw = sw
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def matmul(self, *args, **kwargs):
+        with self._sw("products"):
+            return np.matmul(*args, **kwargs)
+
+
+def worker_breakdown(spec):
+    """Phases of scratch-ae's step: the library's own functions, wrapped in stopwatches.
+
+    products: every np.matmul in layers/conv.py (the channels-last path calls no `@`; under the
+    reference kernel its `@` products land in "conv: rest"); im2col/col2im: the im2col, col2im,
+    im2col_nhwc and col2im_nhwc calls made by layers/conv.py; conv: rest = the convolution layers'
+    forward/backward minus those two (bias adds and sums, layout copies, Python);
+    elementwise: ReLU, Sigmoid, the loss and its gradient; pool/unpool: MaxPool2d and MaxUnpool2d;
+    optimizer: Adam.step; other: the step minus all of these.
+    """
+    set_threads(spec["threads"])
+    kernel = select_kernel(spec.get("kernel"))
+    from scratch_ae.layers import Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
+    from scratch_ae.layers import conv as conv_module
+    from scratch_ae.optimizers import Adam
+    cfg = NETWORKS[spec["net"]]
+    X = np.load(spec["data"])
+    layers = build_scratch(spec["net"], spec["seed"])
+    optimizer = Adam(LR, fused=True)
+    sw = NestedStopwatch()
+    conv_module.np = _TimedNumpy(sw)
+    for name in ("im2col", "col2im", "im2col_nhwc", "col2im_nhwc"):
+        fn = getattr(conv_module, name)
+        setattr(conv_module, name, (lambda f: lambda *a, **k: _timed(sw, "im2col/col2im", f, *a, **k))(fn))
+
+    def phase_of(layer):
+        if isinstance(layer, (Conv2d, ConvTranspose2d)):
+            return "conv layers"
+        if isinstance(layer, (MaxPool2d, MaxUnpool2d)):
+            return "pool/unpool"
+        return "elementwise"
+
+    def step(xb):
+        h = xb
+        for layer in layers:
+            with sw(phase_of(layer)):
+                h = layer.forward(h)
+        with sw("elementwise"):
+            diff = h - xb
+            loss = np.mean(diff * diff)
+            g = (np.float32(2.0) / np.float32(diff.size)) * diff
+        for layer in reversed(layers):
+            with sw(phase_of(layer)):
+                g = layer.backward(g)
+        with sw("optimizer"):
+            params, grads = scratch_param_dicts(layers)
+            optimizer.step(params, grads)
+        return loss
+    for s in range(spec["warmup"]):
+        step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+    sw.totals.clear()
+    t0 = time.perf_counter()
+    for s in range(spec["steps"]):
+        step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+    total = time.perf_counter() - t0
+    conv_module.np = np
+    T = sw.totals
+    # Stopwatch phases nest (products and im2col inside conv layers): take them out of it.
+    phases = {"products": T.get("products", 0.0), "im2col/col2im": T.get("im2col/col2im", 0.0)}
+    phases["conv: rest (bias, layout copies, python)"] = T.get("conv layers", 0.0) - phases["products"] - phases["im2col/col2im"]
+    for k in ("elementwise", "pool/unpool", "optimizer"):
+        phases[k] = T.get(k, 0.0)
+    phases["other (loop, python)"] = total - sum(phases.values())
+    scale = N_IMAGES / (spec["steps"] * cfg["batch"])
+    flops = epoch_gemm_flops(spec["net"])
+    return {"kernel": kernel, "epoch_s": total * scale, "phases_epoch_s": {k: v * scale for k, v in phases.items()},
+            "phases_fraction": {k: v / total for k, v in phases.items()},
+            "gemm_flops_per_s_inside_products": flops / (phases["products"] * scale) if phases["products"] else None}
+
+
+def _timed(sw, name, fn, *args, **kwargs):
+    with sw(name):
+        return fn(*args, **kwargs)
+
+
+def worker_gemm(spec):
+    import bench_train
+    return bench_train.worker_gemm(spec)
+
+
+WORKERS = {"scratch": worker_scratch, "torch": worker_torch, "breakdown": worker_breakdown, "gemm": worker_gemm}
+
+
+# ---------------------------------------------------------------------------- the driver
+def ratio_summary(scratch, torch):
+    s = [r["epoch_s"] for r in scratch]
+    t = [r["epoch_s"] for r in torch]
+    out = {"scratch_epoch_s_runs": [round(v, 3) for v in s], "torch_epoch_s_runs": [round(v, 3) for v in t],
+           "scratch_median_epoch_s": common.median(s), "torch_median_epoch_s": common.median(t),
+           "ratio_median": common.median(s) / common.median(t), "ratio_best_vs_best": min(s) / min(t),
+           "ratio_paired_median": common.median([a / b for a, b in zip(s, t)])}
+    for key in ("peak_rss_mib", "epoch_extra_mib", "epoch_s_from_median_step", "epoch_cpu_s"):
+        if key in scratch[0] and key in torch[0]:
+            out[f"scratch_median_{key}"] = common.median([r[key] for r in scratch])
+            out[f"torch_median_{key}"] = common.median([r[key] for r in torch])
+    out["ratio_from_median_steps"] = out["scratch_median_epoch_s_from_median_step"] / out["torch_median_epoch_s_from_median_step"]
+    out["peak_rss_ratio"] = out["scratch_median_peak_rss_mib"] / out["torch_median_peak_rss_mib"]
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--networks", default="stride2,pooled", help="comma-separated: stride2, pooled")
+    p.add_argument("--runs", type=int, default=5, help="processes per library and network, interleaved (default 5)")
+    p.add_argument("--steps", type=int, default=150, help="timed steps per process (default 150)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first (Numba's cache loaded, BLAS threads up)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--kernel", choices=["compiled", "reference"], default=None,
+                   help="scratch-ae's conv path (scratch_ae.layers.im2col.KERNEL; default: the library's)")
+    p.add_argument("--with-reference", action="store_true",
+                   help="also time scratch-ae with KERNEL='reference' in every round (a third implementation)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-breakdown", action="store_true")
+    p.add_argument("--no-gemm", action="store_true")
+    p.add_argument("--skip-torch", action="store_true")
+    p.add_argument("--data-dir", default=None, help="where the batch files go (default: a temporary directory)")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker is not None:
+        spec = json.loads(args.worker)
+        print(json.dumps(WORKERS[spec["kind"]](spec)))
+        return 0
+
+    threads = args.threads
+    nets = args.networks.split(",")
+    report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
+              "machine": common.machine(), "threads": threads, "runs": args.runs, "steps": args.steps,
+              "warmup": args.warmup, "numba": common.numba_version(), "load_average_before": os.getloadavg(),
+              "epoch_note": f"epoch seconds = timed seconds per image x {N_IMAGES} ({args.steps} timed steps per process)"}
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench-conv-")
+    data = {net: prepare_data(net, args.seed, args.warmup + args.steps, data_dir) for net in nets}
+    gemm_libs = ["numpy"] + ([] if args.skip_torch else ["torch"])
+    measure_gemm = lambda: {lib: common.run_worker(SCRIPT, {"kind": "gemm", "lib": lib, "threads": threads,
+                                                            "sizes": [1024, 2048, 4096], "repeats": 5}, threads)
+                            for lib in gemm_libs}
+    gemm_before = None if args.no_gemm else measure_gemm()
+
+    impls = ["scratch"] + (["scratch_reference"] if args.with_reference else []) + ([] if args.skip_torch else ["torch"])
+    runs = {net: {impl: [] for impl in impls} for net in nets}
+    for r in range(args.runs):
+        for net in nets:
+            for impl in impls:
+                spec = {"kind": "torch" if impl == "torch" else "scratch", "net": net, "data": data[net],
+                        "seed": args.seed, "threads": threads, "steps": args.steps, "warmup": args.warmup,
+                        "kernel": "reference" if impl == "scratch_reference" else args.kernel, "first_loss": r == 0}
+                res = common.run_worker(SCRIPT, spec, threads, timeout=3600)
+                runs[net][impl].append(res)
+                print(f"run {r + 1}/{args.runs} {net} {impl}: {res['epoch_s']:.2f} s/epoch (median step "
+                      f"{res['step_median_ms']:.1f} ms), loss {res['loss']:.5f}, peak {res['peak_rss_mib']:.0f} MiB, "
+                      f"load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+
+    gemm_after = None if args.no_gemm else measure_gemm()
+    rate = None
+    if not args.no_gemm:
+        rate = max(g["best"] for g in list(gemm_before.values()) + list(gemm_after.values()))
+        report["gemm"] = {"machine_rate_flops_per_s": rate, "before_runs": gemm_before, "after_runs": gemm_after}
+    results = {}
+    for net in nets:
+        entry = {"batch": NETWORKS[net]["batch"], "epoch_gemm_flops": epoch_gemm_flops(net),
+                 "layers": [f"{spec} {a} -> {b}" for spec, a, b in layer_shapes(net)], "runs": runs[net]}
+        if "torch" in runs[net]:
+            entry["vs_torch"] = ratio_summary(runs[net]["scratch"], runs[net]["torch"])
+            if "scratch_reference" in runs[net]:
+                entry["reference_vs_torch"] = ratio_summary(runs[net]["scratch_reference"], runs[net]["torch"])
+        if rate:
+            for impl, rs in runs[net].items():
+                entry[f"{impl}_gemm_fraction"] = entry["epoch_gemm_flops"] / rate / common.median([x["epoch_s"] for x in rs])
+        if not args.no_breakdown:
+            entry["breakdown"] = common.run_worker(SCRIPT, {"kind": "breakdown", "net": net, "data": data[net],
+                                                            "seed": args.seed, "threads": threads, "steps": args.steps,
+                                                            "warmup": args.warmup, "kernel": args.kernel}, threads,
+                                                   timeout=3600)
+            if rate and entry["breakdown"]["gemm_flops_per_s_inside_products"]:
+                entry["breakdown"]["products_fraction_of_gemm_rate"] = (
+                    entry["breakdown"]["gemm_flops_per_s_inside_products"] / rate)
+        results[net] = entry
+    report["results"] = results
+    report["load_average_after"] = os.getloadavg()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The channels-last CPU path of the conv layers (layers/im2col.py: KERNEL = "compiled") against the
+readable reference (KERNEL = "reference"): im2col/col2im and pooling bit for bit, the layers to rounding,
+every layout of input the path can meet, caches that follow the forward that made them, fresh outputs."""
+import numpy as np
+import pytest
+
+from scratch_ae.gradcheck import check_layer
+from scratch_ae.layers import Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d, ReLU
+from scratch_ae.layers import im2col as im2col_module
+from scratch_ae.layers.im2col import col2im, col2im_nhwc, im2col, im2col_nhwc, nhwc
+from scratch_ae.jit import numba_unavailable_reason
+
+pytestmark = pytest.mark.skipif(numba_unavailable_reason() is not None, reason="the compiled path needs Numba")
+
+rng = np.random.default_rng(7)
+
+# (channels, kernel, stride, padding): both sides of MIN_CHANNELS_LAST, odd sizes, stride 2, 2x3 kernels
+CASES = [(3, (3, 3), 2, 1), (8, (3, 3), 2, 1), (16, (3, 3), 1, 1), (9, (2, 3), (2, 1), (1, 2)), (8, 1, 1, 0),
+         (12, (3, 2), 3, 0), (1, (3, 3), 1, 1)]
+# (C_in, C_out, kernel, stride, padding, output_padding) for the transposed convolution
+T_CASES = [(16, 32, 3, 2, 1, 1), (32, 3, 3, 2, 1, 1), (8, 16, 3, 1, 1, 0), (16, 1, 3, 1, 1, 0), (4, 9, (2, 3), (2, 3), (1, 0), (1, 2)),
+           (10, 12, (3, 2), 3, 0, 2)]
+
+
+def case_id(case):
+    return "-".join(str(v).replace(" ", "") for v in case)
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """Set im2col.KERNEL for the rest of the test: kernel("compiled") / kernel("reference")."""
+    def set_kernel(name):
+        monkeypatch.setattr(im2col_module, "KERNEL", name)
+    set_kernel("compiled")
+    return set_kernel
+
+
+def channels_last_view(x):
+    """The same (B, C, H, W) values, stored channels last (what the fast path hands between layers)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def layouts(x):
+    return {"nchw": x, "nhwc-view": channels_last_view(x)}
+
+
+def run(layer, x, G, set_kernel, name):
+    set_kernel(name)
+    out = layer.forward(x)
+    dx = layer.backward(G)
+    return out, dx, {k: v.copy() for k, v in layer.grads.items()}
+
+
+def assert_close(a, b, dtype, what):
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    scale = max(float(np.max(np.abs(b))), 1e-30)
+    assert a.shape == b.shape and a.dtype == b.dtype, what
+    assert float(np.max(np.abs(a - b))) <= tol * scale, f"{what}: {np.max(np.abs(a - b))} vs scale {scale}"
+
+
+# ---------------------------------------------------------------------------- im2col / col2im: bit for bit
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_nhwc_is_the_reference_matrix_transposed_with_rows_reordered(case, dtype):
+    C, kernel, stride, padding = case
+    k, s, p = im2col_module.pair(kernel, "k"), im2col_module.pair(stride, "s"), im2col_module.pair(padding, "p")
+    x = rng.standard_normal((3, C, 9, 8)).astype(dtype)
+    ref = im2col(x, k, s, p, np)                                   # rows (c, i, j), columns (n, p, q)
+    fast = im2col_nhwc(nhwc(x), k, s, p)                           # rows (n, p, q), columns (i, j, c)
+    expected = ref.reshape(C, k[0], k[1], -1).transpose(3, 1, 2, 0).reshape(fast.shape)
+    np.testing.assert_array_equal(fast, expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_col2im_nhwc_equals_the_reference_bit_for_bit(case, with_bias):
+    C, kernel, stride, padding = case
+    k, s, p = im2col_module.pair(kernel, "k"), im2col_module.pair(stride, "s"), im2col_module.pair(padding, "p")
+    shape = (3, C, 9, 8)
+    ref_cols = rng.standard_normal(im2col(np.zeros(shape, np.float32), k, s, p, np).shape).astype(np.float32)
+    b = rng.standard_normal(C).astype(np.float32)
+    expected = col2im(ref_cols, shape, k, s, p, np)
+    if with_bias:
+        expected += b.reshape(1, C, 1, 1)
+    cols_t = np.ascontiguousarray(ref_cols.reshape(C, k[0], k[1], -1).transpose(3, 1, 2, 0).reshape(-1, C * k[0] * k[1]))
+    fast = col2im_nhwc(cols_t, (3, 9, 8, C), k, s, p, bias=b if with_bias else None)
+    np.testing.assert_array_equal(fast, nhwc(expected))
+
+
+# ---------------------------------------------------------------------------- the layers: fast == reference
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("need_input_grad", [True, False])
+def test_conv2d_fast_path_equals_the_reference(case, dtype, need_input_grad, kernel):
+    C, k, s, p = case
+    x = rng.standard_normal((4, C, 11, 10)).astype(dtype)
+    ref_layer = Conv2d(C, 6, k, s, p, rng=np.random.default_rng(1), dtype=dtype, need_input_grad=need_input_grad)
+    kernel("reference")
+    out_ref = ref_layer.forward(x)
+    G = rng.standard_normal(out_ref.shape).astype(dtype)
+    dx_ref = ref_layer.backward(G)
+    for name, xx in layouts(x).items():
+        for gname, GG in layouts(G).items():
+            layer = Conv2d(C, 6, k, s, p, rng=np.random.default_rng(1), dtype=dtype, need_input_grad=need_input_grad)
+            out, dx, grads = run(layer, xx, GG, kernel, "compiled")
+            where = f"{name} input, {gname} gradient"
+            assert_close(out, out_ref, dtype, f"out ({where})")
+            if need_input_grad:
+                assert_close(dx, dx_ref, dtype, f"dx ({where})")
+            else:
+                assert dx is None
+            for key in ("W", "b"):
+                assert_close(grads[key], ref_layer.grads[key], dtype, f"grad {key} ({where})")
+            assert layer._fast is not None  # the fast path did run
+
+
+@pytest.mark.parametrize("case", T_CASES, ids=case_id)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose2d_fast_path_equals_the_reference(case, dtype, kernel):
+    C_in, C_out, k, s, p, op = case
+    y = rng.standard_normal((3, C_in, 5, 6)).astype(dtype)
+    make = lambda: ConvTranspose2d(C_in, C_out, k, s, p, op, rng=np.random.default_rng(2), dtype=dtype)
+    ref_layer = make()
+    kernel("reference")
+    out_ref = ref_layer.forward(y)
+    G = rng.standard_normal(out_ref.shape).astype(dtype)
+    dy_ref = ref_layer.backward(G)
+    for name, yy in layouts(y).items():
+        for gname, GG in layouts(G).items():
+            layer = make()
+            out, dy, grads = run(layer, yy, GG, kernel, "compiled")
+            where = f"{name} input, {gname} gradient"
+            assert_close(out, out_ref, dtype, f"out ({where})")
+            assert_close(dy, dy_ref, dtype, f"dy ({where})")
+            for key in ("W", "b"):
+                assert_close(grads[key], ref_layer.grads[key], dtype, f"grad {key} ({where})")
+            assert layer._fast is not None
+
+
+@pytest.mark.parametrize("case", [(8, (3, 3), 2, 1), (16, (2, 3), (2, 1), (1, 2)), (9, 1, 1, 0)], ids=case_id)
+def test_conv2d_fast_path_matches_finite_differences_channels_last(case, kernel):
+    C, k, s, p = case
+    layer = Conv2d(C, 3, k, s, p, rng=np.random.default_rng(3), dtype=np.float64)
+    errors = check_layer(layer, rng.standard_normal((2, C, 7, 6)), rng=rng)
+    assert max(errors.values()) < 1e-6, errors
+    assert layer._fast is not None and layer._fast[1]  # channels last
+
+
+@pytest.mark.parametrize("case", [(3, 8, 3, 2, 1, 1), (8, 10, (2, 3), (2, 3), (1, 0), (1, 2)), (9, 2, 3, 1, 1, 0)],
+                         ids=case_id)
+def test_conv_transpose2d_fast_path_matches_finite_differences(case, kernel):
+    C_in, C_out, k, s, p, op = case
+    layer = ConvTranspose2d(C_in, C_out, k, s, p, op, rng=np.random.default_rng(4), dtype=np.float64)
+    errors = check_layer(layer, rng.standard_normal((2, C_in, 4, 5)), rng=rng)
+    assert max(errors.values()) < 1e-6, errors
+    assert layer._fast is not None
+
+
+def test_a_backward_follows_the_path_of_its_forward_whatever_kernel_says_now(kernel):
+    x = rng.standard_normal((2, 8, 7, 7)).astype(np.float32)
+    fast, ref = (Conv2d(8, 8, 3, 2, 1, rng=np.random.default_rng(5)) for _ in range(2))
+    kernel("compiled")
+    out = fast.forward(x)
+    kernel("reference")
+    out_ref = ref.forward(x)
+    G = rng.standard_normal(out.shape).astype(np.float32)
+    dx = fast.backward(G)  # the reference kernel is set, but the cache is channels last
+    kernel("compiled")
+    dx_ref = ref.backward(G)  # and the other way round
+    assert_close(dx, dx_ref, np.float32, "dx")
+    assert_close(fast.grads["W"], ref.grads["W"], np.float32, "grad W")
+    assert_close(out, out_ref, np.float32, "out")
+
+
+def test_outputs_are_fresh_arrays_not_reused_scratch(kernel):
+    conv = Conv2d(8, 8, 3, 1, 1, rng=np.random.default_rng(6))
+    conv_t = ConvTranspose2d(8, 8, 3, 2, 1, 1, rng=np.random.default_rng(6))
+    x1, x2 = (rng.standard_normal((2, 8, 6, 6)).astype(np.float32) for _ in range(2))
+    for layer in (conv, conv_t):
+        o1 = layer.forward(x1)
+        keep = o1.copy()
+        g1 = layer.backward(np.ones_like(o1))
+        keep_g = g1.copy()
+        layer.forward(x2)
+        layer.backward(2 * np.ones_like(o1))
+        np.testing.assert_array_equal(o1, keep)
+        np.testing.assert_array_equal(g1, keep_g)
+
+
+def test_cupy_like_and_mixed_dtype_inputs_stay_on_the_reference(kernel):
+    conv = Conv2d(8, 4, 3, rng=np.random.default_rng(7), dtype=np.float64)
+    conv.forward(rng.standard_normal((1, 8, 5, 5)).astype(np.float32))  # float32 input, float64 weights
+    assert conv._fast is None
+    assert not im2col_module.fast_path(np.zeros(2, np.float32), np.zeros(2, np.float64))
+    assert not im2col_module.fast_path(np.zeros(2, np.int64))
+
+
+# ---------------------------------------------------------------------------- pooling: bit for bit
+@pytest.mark.parametrize("case", [(2, None, (8, 8)), (2, None, (7, 9)), ((2, 3), (1, 2), (7, 8)), (3, 2, (9, 9))],
+                         ids=case_id)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_and_unpool_fast_paths_equal_the_reference_bit_for_bit(case, dtype, kernel):
+    k, s, hw = case
+    x = rng.standard_normal((3, 10) + hw).astype(dtype)
+    x[0, 0, :2, :2] = 1.0                  # ties: the first index wins
+    x[1, 1] = np.maximum(x[1, 1], 0) * 0   # all-zero windows (+0 and -0)
+    x[2, 3, 1, 1] = np.nan                 # a NaN wins its windows
+    results = {}
+    for name in ("reference", "compiled"):
+        for lname, xx in layouts(x).items():
+            kernel(name)
+            pool = MaxPool2d(k, s)
+            unpool = MaxUnpool2d(pool)
+            out = pool.forward(xx)
+            up = unpool.forward(out)
+            G = np.arange(up.size, dtype=dtype).reshape(up.shape) / up.size
+            g_unpool = unpool.backward(G)
+            g_pool = pool.backward(g_unpool)
+            results[name, lname] = [out, pool.argmax, pool.indices, up, g_unpool, g_pool]
+    ref = results["reference", "nchw"]
+    for key, got in results.items():
+        for a, b in zip(got, ref):
+            np.testing.assert_array_equal(a, b, err_msg=str(key))
+
+
+# ---------------------------------------------------------------------------- a whole network
+def pooled_network(dtype):
+    r = np.random.default_rng(8)
+    p1, p2 = MaxPool2d(2), MaxPool2d(2)
+    return [Conv2d(1, 16, 3, 1, 1, rng=r, dtype=dtype, need_input_grad=False), ReLU(), p1,
+            Conv2d(16, 8, 3, 1, 1, rng=r, dtype=dtype), ReLU(), p2, MaxUnpool2d(p2),
+            ConvTranspose2d(8, 16, 3, 1, 1, rng=r, dtype=dtype), ReLU(), MaxUnpool2d(p1),
+            ConvTranspose2d(16, 1, 3, 1, 1, rng=r, dtype=dtype)]
+
+
+def stride2_network(dtype):
+    r = np.random.default_rng(9)
+    return [Conv2d(3, 16, 3, 2, 1, rng=r, dtype=dtype, need_input_grad=False), ReLU(),
+            Conv2d(16, 8, 3, 2, 1, rng=r, dtype=dtype), ReLU(),
+            ConvTranspose2d(8, 16, 3, 2, 1, 0, rng=r, dtype=dtype), ReLU(),
+            ConvTranspose2d(16, 3, 3, 2, 1, 1, rng=r, dtype=dtype)]
+
+
+@pytest.mark.parametrize("make, shape", [(pooled_network, (4, 1, 28, 28)), (stride2_network, (4, 3, 14, 14))])
+def test_whole_networks_give_the_reference_outputs_and_gradients(make, shape, kernel):
+    x = rng.random(shape)
+    runs = {}
+    for name in ("reference", "compiled"):
+        kernel(name)
+        layers = make(np.float64)
+        h = x
+        for layer in layers:
+            h = layer.forward(h)
+        g = 2 * (h - x) / h.size
+        for layer in reversed(layers):
+            g = layer.backward(g)
+        runs[name] = [h] + [v.copy() for layer in layers for v in layer.grads.values()]
+    for a, b in zip(runs["compiled"], runs["reference"]):
+        assert_close(a, b, np.float64, "network")
