@@ -74,6 +74,8 @@ def build_parser():
     from .layers import ACTIVATIONS
     from .optimizers import OPTIMIZERS
     from .train_job import DEFAULTS as D
+    from .models.conv import DECODERS
+    from .schedules import parse_lr_schedule
     from .train_job import MODELS
 
     parser = OneLineParser(prog="scratch-ae", description="Autoencoders from scratch in NumPy/CuPy.",
@@ -107,12 +109,22 @@ def build_parser():
     t.add_argument("--epochs", type=positive_int, default=D["epochs"], help="passes over the training set")
     t.add_argument("--batch-size", type=positive_int, default=D["batch_size"], help="images per step")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=D["optimizer"], help="update rule")
-    t.add_argument("--lr", type=positive_float, default=D["lr"], help="learning rate")
+    t.add_argument("--lr", type=positive_float, default=D["lr"], help="learning rate (a schedule's peak)")
+    t.add_argument("--lr-schedule", type=parse_lr_schedule, default=D["lr_schedule"], metavar="SPEC",
+                   help="learning rate against the step: constant, step:STEP_SIZE[:GAMMA] (epochs), "
+                        "cosine[:MIN_FRACTION], warmup-cosine[:WARMUP_FRACTION[:MIN_FRACTION]], "
+                        "one-cycle[:PCT_START[:DIV_FACTOR[:FINAL_DIV_FACTOR]]]")
     t.add_argument("--weight-decay", type=nonnegative_float, default=D["weight_decay"],
                    help="L2 weight decay (decoupled with --optimizer adamw)")
     t.add_argument("--l1", type=nonnegative_float, default=None, help="L1 activity penalty on the code (sparse default 1e-4)")
     t.add_argument("--kl-rho", type=open_fraction, default=None, help="KL sparsity target activation (sigmoid code)")
     t.add_argument("--kl-beta", type=nonnegative_float, default=D["kl_beta"], help="KL sparsity weight (with --kl-rho)")
+    t.add_argument("--dropout", type=fraction, default=D["dropout"],
+                   help="drop probability of inverted dropout after each hidden activation")
+    t.add_argument("--decoder", choices=DECODERS, default=None,
+                   help="--model conv's decoder (default deconv+unpool; conv-stride2: deconv)")
+    t.add_argument("--channels", type=hidden_sizes, default=None,
+                   help="conv stages' channels, comma-separated (conv 16,8; conv-stride2 128,64,32,16)")
     t.add_argument("--noise", default=None, help="train on corrupted inputs, e.g. gaussian:0.45, masking:0.3 "
                                                  "(denoising default gaussian:0.45)")
     t.add_argument("--occlusion", type=fraction, default=None, help="train with square occlusions covering fraction p")
@@ -271,8 +283,8 @@ def cmd_train(args):
 
 def _load_model_and_test(args):
     from .data import load_dataset
-    from .model import Autoencoder
-    model = Autoencoder.load(args.model_path, backend=args.backend)
+    from .models import load
+    model = load(args.model_path, backend=args.backend)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     if test.images.shape[1] != model.input_size:
         raise ValueError(f"argument --dataset: {args.dataset} images have {test.images.shape[1]} pixels, "

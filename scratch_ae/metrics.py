@@ -35,3 +35,16 @@ def reconstruction_metrics(model, X, batch_size=2000, corrupt=None, rng=None):
         total += (diff * diff).sum()
     sse = float(total)
     return {"mse_per_pixel": sse / (n * X.shape[1]), "sse_per_image": sse / n, "n_images": int(n)}
+
+
+def snr_db(estimate, clean):
+    """Signal-to-noise ratio in decibels of `estimate` against the `clean` images, over the whole set:
+
+        SNR = 10 log10( sum clean^2 / sum (estimate - clean)^2 ).
+
+    Higher is better; +3 dB halves the error power.  Used for the noisy input (estimate = noisy)
+    and for a denoiser's output alike, so the two are directly comparable.
+    """
+    clean = np.asarray(clean, dtype=np.float64)
+    error = np.asarray(estimate, dtype=np.float64) - clean
+    return float(10.0 * np.log10((clean * clean).sum() / (error * error).sum()))

@@ -13,16 +13,56 @@ import numpy as np
 
 from . import __version__
 from .metrics import reconstruction_metrics
+from .layers import activation_name
 from .model import Autoencoder
 from .optimizers import make_optimizer
 from .training import Trainer, TrainingInterrupted
 
-MODELS = ("shallow", "deep", "linear", "sparse", "denoising")
+MODELS = ("shallow", "deep", "linear", "sparse", "denoising", "conv", "conv-stride2")
+CONV_MODELS = ("conv", "conv-stride2")
 # The one set of defaults: the command line's options and `run` both take theirs from here.
 DEFAULTS = dict(dataset="mnist", model="shallow", hidden=None, code=None, activation=None, output_activation=None,
-                loss="mse", epochs=8, batch_size=100, optimizer="adam", lr=1e-3, weight_decay=0.0, l1=None,
-                kl_rho=None, kl_beta=1.0, noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0,
-                backend="numpy", limit=None, data_dir=None)
+                loss="mse", epochs=8, batch_size=100, optimizer="adam", lr=1e-3, lr_schedule="constant",
+                weight_decay=0.0, l1=None, kl_rho=None, kl_beta=1.0, dropout=0.0, decoder=None, channels=None,
+                noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0, backend="numpy", limit=None,
+                data_dir=None)
+CONV_PRESETS = {"conv": dict(channels=(16, 8), downsample="pool", decoder="deconv+unpool"),
+                "conv-stride2": dict(channels=(128, 64, 32, 16), downsample="stride", decoder="deconv")}
+
+
+def build_model(cfg, image_shape, notes=None):
+    """The model `cfg` describes, for images of `image_shape` ((H, W) or (C, H, W))."""
+    width = int(np.prod(image_shape))
+    if cfg["model"] in CONV_MODELS:
+        from .models.conv import ConvAutoencoder
+        return ConvAutoencoder(**conv_kwargs(cfg, image_shape, notes))
+    return Autoencoder(**model_kwargs(cfg, width, notes))
+
+
+def conv_kwargs(cfg, image_shape, notes=None):
+    """ConvAutoencoder arguments for --model conv / conv-stride2; dense-only options are refused."""
+    notes = [] if notes is None else notes
+    kind = cfg["model"]
+    for option in ("hidden", "code", "kl_rho", "l1"):
+        if cfg.get(option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"argument {flag}: --model {kind} has no dense layers"
+                             + ("; set its channels with --channels" if option in ("hidden", "code") else ""))
+    preset = CONV_PRESETS[kind]
+    if kind == "conv-stride2" and cfg["decoder"] not in (None, "deconv"):
+        raise ValueError(f"argument --decoder: --model conv-stride2 has no max-pool positions to unpool; "
+                         f"its decoder is deconv, got {cfg['decoder']}")
+    channels = tuple(int(c) for c in str(cfg["channels"]).split(",")) if cfg["channels"] else preset["channels"]
+    output = cfg["output_activation"] or "sigmoid"
+    if cfg["loss"] == "bce" and output != "sigmoid":
+        raise ValueError(f"argument --output-activation: --loss bce needs --output-activation sigmoid "
+                         f"(BCE compares probabilities), got {output}")
+    shape = tuple(image_shape) if len(image_shape) == 3 else (1, *image_shape)
+    return dict(input_shape=shape, channels=channels, downsample=preset["downsample"],
+                decoder=cfg["decoder"] or preset["decoder"], activation=cfg["activation"] or "relu",
+                output_activation=output, loss=cfg["loss"], weight_decay=cfg["weight_decay"], dropout=cfg["dropout"],
+                optimizer=cfg["optimizer"], lr=cfg["lr"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                patience=cfg["patience"], backend=cfg["backend"], seed=cfg["seed"])
 EXIT_DIVERGED = 3  # `scratch-ae train` exits with this when the run diverged (see Trainer)
 
 
@@ -35,6 +75,10 @@ def model_kwargs(cfg, input_size, notes=None):
     """
     notes = [] if notes is None else notes
     kind = cfg["model"]
+    for option in ("decoder", "channels"):
+        if cfg.get(option) is not None:
+            raise ValueError(f"argument --{option}: only the convolutional models (--model conv, conv-stride2) "
+                             f"have a {option}")
     hidden = [int(h) for h in str(cfg["hidden"]).split(",")] if cfg["hidden"] is not None else None
     if kind == "shallow" and hidden is not None and len(hidden) > 1:
         raise ValueError(f"argument --hidden: --model shallow has one hidden layer, got {len(hidden)} widths "
@@ -74,7 +118,7 @@ def model_kwargs(cfg, input_size, notes=None):
                 kl_rho=cfg["kl_rho"], kl_beta=cfg["kl_beta"] if cfg["kl_rho"] is not None else 0.0,
                 weight_decay=cfg["weight_decay"], optimizer=cfg["optimizer"], lr=cfg["lr"], epochs=cfg["epochs"],
                 batch_size=cfg["batch_size"], patience=cfg["patience"], backend=cfg["backend"], seed=cfg["seed"],
-                code_activation=code_activation)
+                code_activation=code_activation, dropout=cfg["dropout"])
 
 
 def noise_spec(cfg):
@@ -120,17 +164,23 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     check_writable(out_dir, "--resume" if resume else "--out")
     if cfg["patience"] is not None and not cfg["val_fraction"]:
         raise ValueError("argument --patience: early stopping needs validation data; give --val-fraction > 0")
+    from .data.datasets import IMAGE_SHAPES
+    from .schedules import make_schedule
     notes = []
-    kwargs = model_kwargs(cfg, 0, notes)  # refuses contradictions before the data is loaded
+    # Refuse contradictions before the data is loaded: the model is built once here on the
+    # dataset's known image shape, and again below on the data itself.
+    build_model({**cfg, "backend": "numpy"}, IMAGE_SHAPES.get(cfg["dataset"], (28, 28)), notes)
+    make_schedule(cfg["lr_schedule"])
     X, X_val, test, image_shape = load_split(cfg)
     noise = noise_spec(cfg)
     corrupt = parse_corruption(noise, image_shape) if noise else None  # validates the spec before any work
-    kwargs = model_kwargs(cfg, X.shape[1])
-    model = Autoencoder(**kwargs)
+    model = build_model(cfg, image_shape)
     optimizer = make_optimizer(cfg["optimizer"], cfg["lr"], cfg["weight_decay"])
     resume_path = os.path.join(out_dir, "resume.npz")
     trainer = Trainer(model, optimizer, epochs=cfg["epochs"], batch_size=cfg["batch_size"], noise=corrupt,
-                      patience=cfg["patience"], seed=cfg["seed"], progress=progress, resume_path=resume_path)
+                      patience=cfg["patience"], seed=cfg["seed"], progress=progress, resume_path=resume_path,
+                      lr_schedule=None if cfg["lr_schedule"] == "constant" else cfg["lr_schedule"],
+                      image_shape=image_shape)
     trainer.resume_extra = {"cli_config": cfg}
     if resume:
         trainer.load_resume(resume_path)
@@ -142,16 +192,20 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     history = trainer.fit(X, X_val if len(X_val) else None)  # raises TrainingInterrupted on Ctrl-C
     wall = time.perf_counter() - t0
     has_weights = not history["diverged"] or history["best_epoch"] is not None
-    code_activation = kwargs["code_activation"] or kwargs["activation"]
+    code_activation = getattr(model, "code_activation", None) or model.activation
+    shape = {"sizes": list(model.sizes)} if model.family == "dense" else {
+        "channels": list(model.channels), "decoder": model.decoder, "downsample": model.downsample,
+        "input_shape": list(model.image_shape)}
     metrics = {
         "history": {k: history[k] for k in ("train_loss", "val_loss", "epoch_seconds")},
         "stop_reason": history["stop_reason"], "diverged": history["diverged"], "best_epoch": history["best_epoch"],
         "epochs_run": history["epochs_run"], "initial_loss": history["initial_loss"], "train_seconds": wall,
         "train": None, "test": None,
         "backend": model.backend_.name, "device": model.backend_.device_name(), "versions": versions(model.backend_),
-        "config": {**cfg, "noise": noise, "sizes": list(model.sizes), "n_train": int(X.shape[0]),
-                   "n_val": int(X_val.shape[0]), "activation": kwargs["activation"],
-                   "code_activation": code_activation, "output_activation": kwargs["output_activation"]},
+        "config": {**cfg, "noise": noise, **shape, "code_size": int(model.code_size), "n_train": int(X.shape[0]),
+                   "n_val": int(X_val.shape[0]), "activation": activation_name(model.activation),
+                   "code_activation": activation_name(code_activation),
+                   "output_activation": activation_name(model.output_activation)},
     }
     if has_weights:
         model.save(os.path.join(out_dir, "model.npz"))  # creates out_dir: only now is there something to keep
@@ -194,9 +248,13 @@ def write_figures(model, history, test, image_shape, fig_dir, metrics=None, corr
         noisy = corrupt(originals, np.random.default_rng([seed, 1]))
         recon = model.inverse_transform(model.transform(noisy))
         plot_image_rows([noisy, recon, originals],
-                        ["corrupted input", "reconstruction from the corrupted input", "clean target"], image_shape, os.path.join(fig_dir, "reconstructions.png"),
+                        ["corrupted input", "reconstruction from the corrupted input", "clean target"], image_shape,
+                        os.path.join(fig_dir, "reconstructions.png"),
                         errors=[per_image_squared_error(noisy, originals), per_image_squared_error(recon, originals),
                                 None], error_label="SE to the clean target")
+    if model.family == "conv":
+        write_conv_filters(model, fig_dir)
+        return
     # Most active units first: a ReLU unit that never fires keeps its random start (the largest norms),
     # so ordering by weight norm would open the grid with noise.
     W = model.state_arrays()["layers.0.W"]
@@ -206,6 +264,24 @@ def write_figures(model, history, test, image_shape, fig_dir, metrics=None, corr
     plot_filters(W[:, order], image_shape, os.path.join(fig_dir, "filters.png"), order=None, total=W.shape[1],
                  title="first-layer filters (columns of W1), one colour scale",
                  order_note="most active on 1000 test images first")
+
+
+def write_conv_filters(model, fig_dir):
+    """The first encoder convolution's kernels and the last decoder transposed convolution's, one grid each."""
+    from .layers import Conv2d, ConvTranspose2d
+    from .plots import plot_filters
+    first = next(layer for layer in model.encoder_.layers if isinstance(layer, Conv2d))
+    last = [layer for layer in model.decoder_.layers if isinstance(layer, ConvTranspose2d)][-1]
+    for name, layer, which in (("filters.png", first, "first encoder convolution"),
+                               ("decoder_filters.png", last, "last decoder transposed convolution")):
+        W = model.backend_.to_numpy(layer.params["W"])
+        # Conv2d W is (out, in, kH, kW): one filter per output channel, drawn over its input channels;
+        # ConvTranspose2d W is (in, out, kH, kW): one filter per input channel, drawn over its outputs.
+        n, channels, kH, kW = W.shape
+        shape = (kH, kW) if channels != 3 else (3, kH, kW)
+        columns = W[:, :1] if channels not in (1, 3) else W
+        plot_filters(columns.reshape(n, -1).T, shape, os.path.join(fig_dir, name), n=min(n, 64), order="norm",
+                     title=f"{which}: {kH}x{kW} kernels" + ("" if channels in (1, 3) else f" (channel 0 of {channels})"))
 
 
 def _strict_json(value):

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
 from .checkpoint import load_arrays, save_arrays
+from .schedules import apply_schedule, make_schedule
 
 
 DIVERGENCE_FACTOR = 10.0
@@ -71,6 +72,11 @@ class Trainer:
     the best weights.  resume_path : where Ctrl-C (and each epoch end) writes a
     resumable checkpoint.  callbacks : functions f(trainer, epoch) called after
     each epoch; step_callback : f(trainer, epoch, step) after each step.
+    lr_schedule : None (a constant rate) or a schedule (scratch_ae.schedules, or its spec
+    string such as "cosine" or "warmup-cosine:0.05"): the optimizer's rate before each
+    step is the schedule's multiplier times the rate it was built with, a pure function of
+    the global step (schedule_per="step") or of the epoch ("epoch"), so a resumed run
+    follows the same rates.
     progress : True draws a bar (`epoch 3/8`) when stderr is a terminal and
     prints one line per epoch when it is not (a log file, CI); False is silent.
 
@@ -86,7 +92,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, epochs=8, batch_size=100, noise=None, patience=None, seed=0,
                  progress=True, resume_path=None, callbacks=(), step_callback=None, image_shape=None,
-                 eval_batch_size=2000, divergence_factor=DIVERGENCE_FACTOR):
+                 eval_batch_size=2000, divergence_factor=DIVERGENCE_FACTOR, lr_schedule=None, schedule_per="step"):
         if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
@@ -102,6 +108,10 @@ class Trainer:
         if divergence_factor is not None and not divergence_factor > 1:
             raise ValueError(f"divergence_factor must be a number > 1 or None, got {divergence_factor!r}")
         self.divergence_factor = divergence_factor
+        self.lr_schedule = None if lr_schedule is None else make_schedule(lr_schedule)
+        if schedule_per not in ("step", "epoch"):
+            raise ValueError(f"schedule_per must be 'step' or 'epoch', got {schedule_per!r}")
+        self.schedule_per, self.base_lr = schedule_per, optimizer.lr
         self.history = {"train_loss": [], "val_loss": [], "epoch_seconds": [], "stop_reason": None, "best_epoch": None,
                         "diverged": False, "initial_loss": None}
         self._stop_requested = False
@@ -151,6 +161,8 @@ class Trainer:
                         inputs = self.noise(batch, np.random.default_rng([self.seed, epoch, step]))
                     layer_rng = np.random.default_rng([self.seed, epoch, step, 1]) if stochastic else None
                     loss, grads = model.loss_and_grads(inputs, target=batch, rng=layer_rng)
+                    if self.lr_schedule is not None:
+                        self._schedule(epoch, step, steps)
                     self.optimizer.step(params, grads)
                     loss_sum += loss * batch.shape[0]  # stays on the device: no per-step sync
                     bar.update()
@@ -186,6 +198,13 @@ class Trainer:
             os.remove(self.resume_path)
         self.history["epochs_run"] = len(self.history["train_loss"])
         return self.history
+
+    def _schedule(self, epoch, step, steps):
+        """Set the optimizer's rate for the step about to be taken (derivations/optimizers.md#lr-schedules)."""
+        if self.schedule_per == "step":
+            apply_schedule(self.optimizer, self.base_lr, self.lr_schedule, epoch * steps + step, self.epochs * steps, steps)
+        else:
+            apply_schedule(self.optimizer, self.base_lr, self.lr_schedule, epoch, self.epochs)
 
     def _initial_loss(self, X_train, n):
         """The untrained model's objective on epoch 0's first batch (with its noise): the divergence yardstick.

@@ -2,7 +2,6 @@
 import json
 
 from scratch_ae.labs import run_lab
-from scratch_ae.labs.deep30 import cosine_lr
 
 
 def test_deep30_quick_writes_the_comparison_table(tmp_path):
@@ -19,14 +18,3 @@ def test_deep30_quick_writes_the_comparison_table(tmp_path):
     assert (tmp_path / "results.md").exists() and (tmp_path / "figures" / "reconstructions.png").exists()
     assert (tmp_path / "figures" / "test_error.png").stat().st_size > 1000
     assert not (tmp_path / "resume.npz").exists()
-
-
-def test_cosine_schedule_runs_from_lr_max_down_to_lr_min():
-    class T:
-        class optimizer:
-            lr = 1e-3
-    callback, seen = cosine_lr(1e-3, 1e-5, 10), []
-    for epoch in range(10):
-        callback(T, epoch)
-        seen.append(T.optimizer.lr)
-    assert seen == sorted(seen, reverse=True) and abs(seen[-1] - 1e-5) < 1e-12 and seen[0] < 1e-3

@@ -18,6 +18,8 @@ LABS = {
     "latent": "latent",
     "anomaly": "anomaly",
     "deep-30": "deep30",
+    "conv": "conv",
+    "colored-denoise": "colored_denoise",
 }
 
 

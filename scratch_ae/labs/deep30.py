@@ -12,7 +12,6 @@ The recipe was chosen among four on a validation split of the training set
 The test error is logged every `monitor_every` epochs for the learning curve;
 it is never used to choose anything.
 """
-import math
 import os
 
 from ..metrics import reconstruction_metrics
@@ -20,19 +19,12 @@ from ..model import Autoencoder
 from ..optimizers import make_optimizer
 from ..pca import PCA
 from ..plots import plot_image_rows, plot_loss_curves
+from ..schedules import Cosine
 from ..training import Trainer
 from .common import lab_data, write_results
 
 SIZES = [784, 1000, 500, 250, 30]
 PUBLISHED = {"pca_30_components": 13.87, "hinton_salakhutdinov_2006": 3.00}
-
-
-def cosine_lr(lr_max, lr_min, epochs):
-    """An epoch-end callback setting lr for the next epoch along a cosine from lr_max to lr_min."""
-    def callback(trainer, epoch):
-        progress = (epoch + 1) / epochs
-        trainer.optimizer.lr = lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return callback
 
 
 def monitor_test_error(model, X_test, every, epochs, log):
@@ -67,8 +59,8 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     optimizer = make_optimizer("adamw", lr, weight_decay)
     test_curve = []
     trainer = Trainer(model, optimizer, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
-                      callbacks=[cosine_lr(lr, lr * 1e-2, epochs),
-                                 monitor_test_error(model, test.images, monitor_every, epochs, test_curve)],
+                      lr_schedule=Cosine(min_fraction=0.01), schedule_per="epoch",
+                      callbacks=[monitor_test_error(model, test.images, monitor_every, epochs, test_curve)],
                       resume_path=os.path.join(out_dir, "resume.npz"))
     if os.path.exists(trainer.resume_path):  # continue a run interrupted by Ctrl-C
         test_curve += trainer.load_resume(trainer.resume_path).get("test_curve", [])
@@ -93,7 +85,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
                     ["test images", "deep autoencoder", "PCA (30)"], train.image_shape,
                     os.path.join(fig_dir, "reconstructions.png"))
     recipe = {"sizes": list(model.sizes), "activation": "relu", "code": "linear", "output": "sigmoid + BCE",
-              "optimizer": f"adamw, decoupled weight decay {weight_decay}", "lr": f"cosine {lr} -> {lr * 1e-2}",
+              "optimizer": f"adamw, decoupled weight decay {weight_decay}", "lr": f"cosine {lr} -> {lr * 1e-2}, per epoch",
               "batch_size": batch_size, "epochs": epochs,
               "epochs_run": history["epochs_run"], "seed": seed, "backend": backend, "quick": quick,
               "train_seconds": sum(history["epoch_seconds"])}
