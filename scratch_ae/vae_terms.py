@@ -21,18 +21,11 @@ import math
 
 import numpy as np
 
+from .backend import array_module
 from .layers.reparameterize import GaussianReparameterize
 
 LOG_2PI = math.log(2.0 * math.pi)
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-
-def _xp(array):
-    """numpy or cupy, whichever `array` belongs to (recognised without importing CuPy)."""
-    if type(array).__module__.startswith("cupy"):
-        import cupy
-        return cupy
-    return np
 
 
 def _flat(a):
@@ -42,7 +35,7 @@ def _flat(a):
 
 def _bernoulli_nll_elementwise(logits, x):
     """softplus(l) - x l = max(l, 0) - x l + log1p(exp(-|l|)), elementwise; never overflows."""
-    xp = _xp(logits)
+    xp = array_module(logits)
     return xp.maximum(logits, 0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
 
 
@@ -64,7 +57,7 @@ class GaussianKL:
 
         Derivation: derivations/vae.md#gaussian-kl
         """
-        xp = _xp(mu)
+        xp = array_module(mu)
         return 0.5 * (mu * mu + xp.exp(logvar) - 1.0 - logvar).sum(axis=1)
 
     def forward(self, mu, logvar):
@@ -72,7 +65,7 @@ class GaussianKL:
 
         Derivation: derivations/vae.md#gaussian-kl
         """
-        xp = _xp(mu)
+        xp = array_module(mu)
         self.mu = mu
         self.var = xp.exp(logvar)
         per_unit = mu * mu + self.var - 1.0 - logvar
@@ -107,7 +100,7 @@ class BernoulliNLL:
 
         Derivation: derivations/vae.md#bernoulli-nll
         """
-        xp = _xp(logits)
+        xp = array_module(logits)
         self.probs = 0.5 * (1.0 + xp.tanh(0.5 * logits))
         self.target = x
         return xp.asarray(_bernoulli_nll_elementwise(logits, x).sum() / logits.shape[0])
@@ -147,7 +140,7 @@ class GaussianNLL:
         Derivation: derivations/vae.md#gaussian-nll
         """
         self.diff = mean - x
-        return _xp(mean).asarray(_gaussian_nll_elementwise(mean, x, self.sigma).sum() / mean.shape[0])
+        return array_module(mean).asarray(_gaussian_nll_elementwise(mean, x, self.sigma).sum() / mean.shape[0])
 
     def backward(self):
         """dL/dmean = (m - x) / (sigma^2 B), shape of the mean.
@@ -185,7 +178,7 @@ def log_normal_pdf(z, mu, logvar):
 
     Derivation: derivations/vae.md#importance-sampling
     """
-    xp = _xp(z)
+    xp = array_module(z)
     diff = z - mu
     return -0.5 * (LOG_2PI + logvar + diff * diff * xp.exp(-logvar)).sum(axis=-1)
 
@@ -200,7 +193,7 @@ def log_standard_normal(z):
 
 def _log_sum_exp(a, axis):
     """(max, log sum exp(a - max)) along `axis`, the max squeezed; an all -inf slice gives (-inf, -inf)."""
-    xp = _xp(a)
+    xp = array_module(a)
     m = xp.max(a, axis=axis, keepdims=True)
     shift = xp.where(xp.isfinite(m), m, 0.0).astype(a.dtype, copy=False)  # no (-inf) - (-inf) = NaN
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice is the right answer
@@ -244,12 +237,12 @@ def _check_likelihood(likelihood, sigma):
 def _encode(encode_fn, x):
     """(mu, logvar) with logvar clamped exactly as `GaussianReparameterize` clamps it in training."""
     mu, logvar = encode_fn(x)
-    return mu, _xp(logvar).clip(logvar, GaussianReparameterize.LOGVAR_MIN, GaussianReparameterize.LOGVAR_MAX)
+    return mu, array_module(logvar).clip(logvar, GaussianReparameterize.LOGVAR_MIN, GaussianReparameterize.LOGVAR_MAX)
 
 
 def _draw(rng, shape, like):
     """Standard normal noise drawn on the host (float64, then cast to like's dtype), on like's array module."""
-    return _xp(like).asarray(rng.standard_normal(shape).astype(like.dtype, copy=False))
+    return array_module(like).asarray(rng.standard_normal(shape).astype(like.dtype, copy=False))
 
 
 def importance_sampled_nll(encode_fn, decode_logits_fn, X, k, rng, likelihood="bernoulli", batch_k=100,
@@ -283,7 +276,7 @@ def importance_sampled_nll(encode_fn, decode_logits_fn, X, k, rng, likelihood="b
         n = x.shape[0]
         x_flat = _flat(x)
         mu, logvar = _encode(encode_fn, x)
-        xp = _xp(mu)
+        xp = array_module(mu)
         std = xp.exp(0.5 * logvar)
         best = ref = total = None     # running max of the log-weights, the finite shift in use, sum exp(log_w - ref)
         for done in range(0, k, batch_k):
@@ -321,7 +314,7 @@ def negative_elbo_sampled(encode_fn, decode_logits_fn, X, rng, likelihood="berno
     for start in range(0, X.shape[0], int(batch_size)):
         x = X[start:start + int(batch_size)]
         mu, logvar = _encode(encode_fn, x)
-        z = mu + _xp(mu).exp(0.5 * logvar) * _draw(rng, tuple(mu.shape), mu)
+        z = mu + array_module(mu).exp(0.5 * logvar) * _draw(rng, tuple(mu.shape), mu)
         decoded = _flat(decode_logits_fn(z))
         value = -_log_likelihood(decoded, _flat(x), likelihood, sigma) + GaussianKL().per_example(mu, logvar)
         out.append(_to_host(value.astype(np.float64)))

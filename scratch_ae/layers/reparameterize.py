@@ -44,6 +44,7 @@ class GaussianReparameterize(Layer):
     boolean (B, K) mask of raw logvar entries inside the clamp's range.
     """
 
+    stochastic = True  # reads self.rng in training mode: Sequential.set_rng hands it each step's generator
     LOGVAR_MIN = -30.0
     LOGVAR_MAX = 20.0
 
