@@ -28,8 +28,10 @@ workers as .npy files, so the PyTorch worker never imports scratch_ae), run --wa
 time --steps steps one by one (the loss is accumulated on the side and read once at the end).
 The epoch time is extrapolated from the timed steps: seconds per image x 60,000 (a partial
 epoch: the whole epoch would only add more of the same steps).  Also reported: the median
-step, ru_maxrss of the whole process and the timed steps' own peak over what was resident
-before them (VmHWM reset through /proc/self/clear_refs).
+step, the process's peak resident size (VmHWM: ru_maxrss would include the parent's, carried
+through fork + exec), the training's own peak over what was resident after imports, data and
+model (training_peak_mib), and the timed steps' peak over what was resident before them
+(VmHWM reset through /proc/self/clear_refs).
 
 Also measured: the machine's float32 GEMM rate (bench_train's worker: best of NumPy and
 PyTorch at 1024-4096 square, before and after the runs), the FLOPs of each network's products
@@ -194,8 +196,10 @@ def select_kernel(name):
 
 def timed_steps(step, batches, warmup, steps, batch):
     """Run warmup steps, then time `steps` steps one by one; returns (per-step seconds, losses)."""
+    rss_setup = common.current_rss_kib()  # libraries, data, model: before the first step
     for s in range(warmup):
         step(batches[s * batch:(s + 1) * batch])
+    hwm_warmup = common._status_kib("VmHWM")
     rss_before = common.current_rss_kib()
     reset = common.reset_peak_rss()
     cpu0 = time.process_time()
@@ -206,7 +210,12 @@ def timed_steps(step, batches, warmup, steps, batch):
         losses.append(step(xb))
         times.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
-    return times, losses, cpu, common.memory_report(rss_before, reset)
+    mem = common.memory_report(rss_before, reset)
+    # ru_maxrss (memory_report's peak_rss_mib) carries over the parent's high-water mark through
+    # fork + exec on Linux, so the process's own peak is read from VmHWM (this mm only) instead.
+    peak = max(hwm_warmup, common._status_kib("VmHWM")) / 1024
+    mem.update(peak_rss_mib=peak, rss_after_setup_mib=rss_setup / 1024, training_peak_mib=peak - rss_setup / 1024)
+    return times, losses, cpu, mem
 
 
 def summarise_steps(times, batch, cpu):
@@ -429,12 +438,65 @@ def _timed(sw, name, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+# Variants of scratch-ae's step, switched through the layers' module-level knobs (read at every call).
+VARIANTS = {
+    "library": {},
+    "no-chunks": {"CHUNK_BYTES": 1 << 60},           # each transient matrix whole, as one product
+    "chunks-1MiB": {"CHUNK_BYTES": 1 << 20},
+    "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
+    "channels-last-from-1": {"MIN_CHANNELS_LAST": 1},  # channels last even for the data's 1 or 3 channels
+    "reference": {"KERNEL": "reference"},            # the readable NumPy path
+}
+
+
+def worker_variants(spec):
+    """Variants of the step taking turns in chunks of spec["chunk"] steps, each on its own model from
+    the same seed and batches, so the machine's slow spells hit them alike.  Per variant: median and
+    10th-percentile step, scaled to a 60,000-image epoch."""
+    set_threads(spec["threads"])
+    from scratch_ae.layers import im2col as im2col_module
+    from scratch_ae.optimizers import Adam
+    cfg = NETWORKS[spec["net"]]
+    X = np.load(spec["data"])
+    batch, names = cfg["batch"], spec["variants"]
+    models = {v: (build_scratch(spec["net"], spec["seed"]), Adam(LR, fused=True)) for v in names}
+    defaults = {k: getattr(im2col_module, k) for v in names for k in VARIANTS[v]}
+    n_batches = X.shape[0] // batch
+    times = {v: [] for v in names}
+    position = {v: 0 for v in names}
+
+    def run(v, steps, record):
+        for k, value in defaults.items():
+            setattr(im2col_module, k, VARIANTS[v].get(k, value))
+        layers, opt = models[v]
+        for _ in range(steps):
+            s = position[v] % n_batches
+            position[v] += 1
+            t0 = time.perf_counter()
+            scratch_step(layers, opt, X[s * batch:(s + 1) * batch])
+            if record:
+                times[v].append(time.perf_counter() - t0)
+    for v in names:
+        run(v, spec["warmup"], False)
+    for _ in range(spec["rounds"]):
+        for v in names:
+            run(v, spec["chunk"], True)
+    out = {}
+    for v in names:
+        t = np.asarray(times[v])
+        out[v] = {"step_median_ms": float(np.median(t) * 1e3), "step_p10_ms": float(np.percentile(t, 10) * 1e3),
+                  "epoch_s_at_median": float(np.median(t) / batch * N_IMAGES),
+                  "epoch_s_at_p10": float(np.percentile(t, 10) / batch * N_IMAGES), "steps": int(t.size)}
+    return out
+
+
 def worker_gemm(spec):
     import bench_train
     return bench_train.worker_gemm(spec)
 
 
-WORKERS = {"scratch": worker_scratch, "torch": worker_torch, "breakdown": worker_breakdown, "gemm": worker_gemm}
+WORKERS = {"scratch": worker_scratch, "torch": worker_torch, "breakdown": worker_breakdown, "gemm": worker_gemm,
+           "variants": worker_variants}
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -445,12 +507,14 @@ def ratio_summary(scratch, torch):
            "scratch_median_epoch_s": common.median(s), "torch_median_epoch_s": common.median(t),
            "ratio_median": common.median(s) / common.median(t), "ratio_best_vs_best": min(s) / min(t),
            "ratio_paired_median": common.median([a / b for a, b in zip(s, t)])}
-    for key in ("peak_rss_mib", "epoch_extra_mib", "epoch_s_from_median_step", "epoch_cpu_s"):
+    for key in ("peak_rss_mib", "training_peak_mib", "rss_after_setup_mib", "epoch_extra_mib",
+                "epoch_s_from_median_step", "epoch_cpu_s"):
         if key in scratch[0] and key in torch[0]:
             out[f"scratch_median_{key}"] = common.median([r[key] for r in scratch])
             out[f"torch_median_{key}"] = common.median([r[key] for r in torch])
     out["ratio_from_median_steps"] = out["scratch_median_epoch_s_from_median_step"] / out["torch_median_epoch_s_from_median_step"]
     out["peak_rss_ratio"] = out["scratch_median_peak_rss_mib"] / out["torch_median_peak_rss_mib"]
+    out["training_peak_ratio"] = out["scratch_median_training_peak_mib"] / out["torch_median_training_peak_mib"]
     return out
 
 
@@ -465,6 +529,11 @@ def main(argv=None):
                    help="scratch-ae's conv path (scratch_ae.layers.im2col.KERNEL; default: the library's)")
     p.add_argument("--with-reference", action="store_true",
                    help="also time scratch-ae with KERNEL='reference' in every round (a third implementation)")
+    p.add_argument("--variants", default=None,
+                   help=f"instead of the comparison: time these variants of scratch-ae's step in one process, "
+                        f"in turns of --chunk steps for --rounds rounds (comma-separated; {', '.join(VARIANTS)})")
+    p.add_argument("--chunk", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breakdown", action="store_true")
     p.add_argument("--no-gemm", action="store_true")
@@ -480,6 +549,26 @@ def main(argv=None):
 
     threads = args.threads
     nets = args.networks.split(",")
+    if args.variants:
+        data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench-conv-")
+        report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "command": " ".join([Path(sys.executable).name] + sys.argv), "machine": common.machine(),
+                  "threads": threads, "load_average_before": os.getloadavg(), "results": {}}
+        for net in nets:
+            data = prepare_data(net, args.seed, 50, data_dir)
+            report["results"][net] = common.run_worker(
+                SCRIPT, {"kind": "variants", "net": net, "data": data, "seed": args.seed, "threads": threads,
+                         "variants": args.variants.split(","), "chunk": args.chunk, "rounds": args.rounds,
+                         "warmup": args.warmup}, threads, timeout=7200)
+            for v, r in report["results"][net].items():
+                print(f"{net} {v}: median {r['step_median_ms']:.1f} ms, p10 {r['step_p10_ms']:.1f} ms "
+                      f"(epoch {r['epoch_s_at_median']:.1f} / {r['epoch_s_at_p10']:.1f} s)", file=sys.stderr)
+        report["load_average_after"] = os.getloadavg()
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return 0
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "threads": threads, "runs": args.runs, "steps": args.steps,
               "warmup": args.warmup, "numba": common.numba_version(), "load_average_before": os.getloadavg(),

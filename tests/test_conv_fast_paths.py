@@ -71,6 +71,30 @@ def test_im2col_nhwc_is_the_reference_matrix_transposed_with_rows_reordered(case
     np.testing.assert_array_equal(fast, expected)
 
 
+def test_im2col_nhwc_ones_adds_a_last_column_of_ones():
+    x = rng.standard_normal((2, 8, 5, 6)).astype(np.float32)
+    plain = im2col_nhwc(nhwc(x), (3, 3), (2, 2), (1, 1))
+    ones = im2col_nhwc(nhwc(x), (3, 3), (2, 2), (1, 1), ones=True)
+    np.testing.assert_array_equal(ones[:, :-1], plain)
+    assert (ones[:, -1] == 1).all()
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 40])
+def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, kernel, monkeypatch):
+    """Batch chunks (im2col.CHUNK_BYTES) change only how many images each product sees at once."""
+    x = rng.standard_normal((5, 8, 9, 9)).astype(np.float64)
+    results = []
+    for size in (1 << 40, chunk_bytes):
+        monkeypatch.setattr(im2col_module, "CHUNK_BYTES", size)
+        conv = Conv2d(8, 10, 3, 2, 1, rng=np.random.default_rng(11), dtype=np.float64)
+        conv_t = ConvTranspose2d(10, 8, 3, 2, 1, 0, rng=np.random.default_rng(12), dtype=np.float64)
+        h = conv_t.forward(conv.forward(x))
+        g = conv.backward(conv_t.backward(np.cos(h)))
+        results.append([h, g] + [v.copy() for layer in (conv, conv_t) for v in layer.grads.values()])
+    for a, b in zip(*results):
+        assert_close(a, b, np.float64, f"chunk {chunk_bytes}")
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_col2im_nhwc_equals_the_reference_bit_for_bit(case, with_bias):

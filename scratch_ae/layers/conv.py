@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from .base import Layer
-from .im2col import (Scratch, channels_last, col2im, col2im_nhwc, conv_output_size, conv_transpose_output_size,
-                     fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, transient)
+from .im2col import (Scratch, batch_chunks, channels_last, col2im, col2im_nhwc, conv_output_size,
+                     conv_transpose_output_size, fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, transient)
 
 INITS = ("pytorch", "he")
 
@@ -183,21 +183,26 @@ class Conv2d(_ConvBase):
     # (a (B, C, H, W) view of NHWC memory).  With C_in >= MIN_CHANNELS_LAST the im2col
     # matrix is im2col_nhwc's cols^T, columns (i, j, c), and the kernel is read in that order,
     # W_r = W.transpose(0, 2, 3, 1) as (C_out, kH kW C_in); with fewer channels it is the
-    # reference's cols, read transposed, and W_r = W_mat.
+    # reference's cols, transposed, and W_r = W_mat.  Either matrix gets one more column of
+    # ones, and the kernel the bias as one more column, [W_r | b]: the product then adds the
+    # bias, and the weight-gradient product's last column, G^T 1, is grad_b; neither needs
+    # a pass of its own over the (B H_out W_out, C_out) output or its gradient.
     def _forward_fast(self, x, W, b):
         B, C_out, H_out, W_out = self.output_shape(x.shape)
         last = channels_last(self.in_channels)
+        n, K = B * H_out * W_out, W[0].size
         if last:
             cols_t = im2col_nhwc(nhwc(x), self.kernel_size, self.stride, self.padding,
-                                 out=self._scratch.get("cols_t", (B * H_out * W_out, W[0].size), x.dtype))
-            W_r = W.transpose(0, 2, 3, 1).reshape(C_out, -1)
+                                 out=self._scratch.get("cols_t", (n, K + 1), x.dtype), ones=True)
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_out, K)
         else:
-            cols_t = im2col(x, self.kernel_size, self.stride, self.padding, np).T
-            W_r = W.reshape(C_out, -1)
+            cols = self._scratch.get("cols", (K + 1, n), x.dtype)
+            cols[:K] = im2col(x, self.kernel_size, self.stride, self.padding, np)
+            cols[K] = 1
+            cols_t = cols.T
+            W_r = W.reshape(C_out, K)
         out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
-        out_mat = out.reshape(-1, C_out)
-        np.matmul(cols_t, W_r.T, out=out_mat)   # (B H_out W_out, C_out): NHWC
-        out_mat += b
+        np.matmul(cols_t, np.concatenate([W_r, b[:, None]], axis=1).T, out=out.reshape(n, C_out))  # NHWC
         self.cols, self.x_shape, self._fast = None, x.shape, (cols_t, last)
         return nchw_view(out)
 
@@ -206,21 +211,25 @@ class Conv2d(_ConvBase):
         C_out = self.out_channels
         G = nhwc(grad_out).reshape(-1, C_out)    # (B H_out W_out, C_out)
         B, C_in, H_in, W_in = self.x_shape
-        kH, kW = self.kernel_size
-        grad_W = self._grad("W")
+        (kH, kW), K = self.kernel_size, W[0].size
+        grad_Wb = np.matmul(G.T, cols_t)         # (C_out, K + 1): [grad_W_r | grad_b]
         if last:
-            grad_W[...] = np.matmul(G.T, cols_t).reshape(C_out, kH, kW, C_in).transpose(0, 3, 1, 2)
+            self._grad("W")[...] = grad_Wb[:, :K].reshape(C_out, kH, kW, C_in).transpose(0, 3, 1, 2)
         else:
-            np.matmul(G.T, cols_t, out=grad_W.reshape(C_out, -1))
-        np.sum(G, axis=0, out=self._grad("b"))
+            self._grad("W").reshape(C_out, K)[...] = grad_Wb[:, :K]
+        self._grad("b")[...] = grad_Wb[:, K]
         if not self.need_input_grad:
             return None
-        if last:
-            W_r = W.transpose(0, 2, 3, 1).reshape(C_out, -1)
-            d_cols_t = np.matmul(G, W_r, out=transient(cols_t.shape, G.dtype))
-            return nchw_view(col2im_nhwc(d_cols_t, (B, H_in, W_in, C_in), self.kernel_size, self.stride,
-                                         self.padding))
-        d_cols = np.matmul(W.reshape(C_out, -1).T, G.T)
+        if last:  # d_cols^T = G W_r, then col2im, a few images at a time (im2col.batch_chunks)
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_out, K)
+            dx = np.empty((B, H_in, W_in, C_in), dtype=G.dtype)
+            rows = G.shape[0] // B
+            for n0, n1 in batch_chunks(B, rows * K * G.dtype.itemsize):
+                d_cols_t = np.matmul(G[n0 * rows:n1 * rows], W_r, out=transient(((n1 - n0) * rows, K), G.dtype))
+                col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
+                            out=dx[n0:n1])
+            return nchw_view(dx)
+        d_cols = np.matmul(W.reshape(C_out, K).T, G.T)
         return col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, np)
 
     def config(self):
@@ -338,11 +347,15 @@ class ConvTranspose2d(_ConvBase):
         B, _, H_out, W_out = out_shape
         Y = nhwc(y).reshape(-1, C_in)
         last = channels_last(C_out)
-        if last:
+        if last:  # cols^T = Y W_r, then col2im + b, a few images at a time (im2col.batch_chunks)
             W_r = W.transpose(0, 2, 3, 1).reshape(C_in, -1)
-            cols_t = np.matmul(Y, W_r, out=transient((Y.shape[0], W_r.shape[1]), Y.dtype))
-            out = nchw_view(col2im_nhwc(cols_t, (B, H_out, W_out, C_out), self.kernel_size, self.stride,
-                                        self.padding, bias=b))
+            K, rows = W_r.shape[1], Y.shape[0] // B
+            out = np.empty((B, H_out, W_out, C_out), dtype=Y.dtype)
+            for n0, n1 in batch_chunks(B, rows * K * Y.dtype.itemsize):
+                cols_t = np.matmul(Y[n0 * rows:n1 * rows], W_r, out=transient(((n1 - n0) * rows, K), Y.dtype))
+                col2im_nhwc(cols_t, (n1 - n0, H_out, W_out, C_out), self.kernel_size, self.stride, self.padding,
+                            bias=b, out=out[n0:n1])
+            out = nchw_view(out)
         else:
             cols = np.matmul(W.reshape(C_in, -1).T, Y.T)  # the reference's (C_out kH kW, B H_in W_in)
             out = col2im(cols, out_shape, self.kernel_size, self.stride, self.padding, np)
@@ -355,19 +368,26 @@ class ConvTranspose2d(_ConvBase):
         C_in, C_out = self.in_channels, self.out_channels
         B, _, H_in, W_in = self.y_shape
         grad_W = self._grad("W")
-        if last:
+        if last:  # im2col of the gradient, then both products, a few images at a time
             g = nhwc(grad_out)
-            G_cols_t = im2col_nhwc(g, self.kernel_size, self.stride, self.padding,
-                                   out=transient((Y.shape[0], W[0].size), Y.dtype))
             kH, kW = self.kernel_size
-            grad_W[...] = np.matmul(Y.T, G_cols_t).reshape(C_in, kH, kW, C_out).transpose(0, 3, 1, 2)
+            K, rows = W[0].size, Y.shape[0] // B
+            W_r = W.transpose(0, 2, 3, 1).reshape(C_in, K)
+            dY = np.empty((B, H_in, W_in, C_in), dtype=Y.dtype)
+            dY_mat, grad_W_r = dY.reshape(-1, C_in), None
+            for n0, n1 in batch_chunks(B, rows * K * Y.dtype.itemsize):
+                G_cols_t = im2col_nhwc(g[n0:n1], self.kernel_size, self.stride, self.padding,
+                                       out=transient(((n1 - n0) * rows, K), Y.dtype))
+                part = np.matmul(Y[n0 * rows:n1 * rows].T, G_cols_t)
+                grad_W_r = part if grad_W_r is None else np.add(grad_W_r, part, out=grad_W_r)
+                np.matmul(G_cols_t, W_r.T, out=dY_mat[n0 * rows:n1 * rows])
+            grad_W[...] = grad_W_r.reshape(C_in, kH, kW, C_out).transpose(0, 3, 1, 2)
             np.sum(g.reshape(-1, C_out), axis=0, out=self._grad("b"))
-            W_r = W.transpose(0, 2, 3, 1).reshape(C_in, -1)
-        else:
-            G_cols_t = im2col(grad_out, self.kernel_size, self.stride, self.padding, np).T
-            np.matmul(Y.T, G_cols_t, out=grad_W.reshape(C_in, -1))
-            np.sum(grad_out, axis=(0, 2, 3), out=self._grad("b"))
-            W_r = W.reshape(C_in, -1)
+            return nchw_view(dY)
+        G_cols_t = im2col(grad_out, self.kernel_size, self.stride, self.padding, np).T
+        np.matmul(Y.T, G_cols_t, out=grad_W.reshape(C_in, -1))
+        np.sum(grad_out, axis=(0, 2, 3), out=self._grad("b"))
+        W_r = W.reshape(C_in, -1)
         dY = np.empty((B, H_in, W_in, C_in), dtype=Y.dtype)
         np.matmul(G_cols_t, W_r.T, out=dY.reshape(-1, C_in))
         return nchw_view(dY)

@@ -186,6 +186,17 @@ def transient(shape, dtype):
 
 _TRANSIENT = threading.local()
 
+# The layers run their transient matrices a few images at a time, each piece at most this many
+# bytes (and at least one image): the piece a product writes is still in cache when col2im (or
+# the next product) reads it, and the transient buffer stays this small.
+CHUNK_BYTES = 4 << 20
+
+
+def batch_chunks(batch, bytes_per_image):
+    """(first, stop) image ranges covering range(batch), each within CHUNK_BYTES (one image at least)."""
+    step = max(1, min(batch, CHUNK_BYTES // max(1, bytes_per_image)))
+    return [(n, min(batch, n + step)) for n in range(0, batch, step)]
+
 
 class Scratch:
     """Arrays a layer keeps between calls, one per name, reallocated only when shape or dtype change."""
@@ -200,13 +211,17 @@ class Scratch:
         return a
 
 
-def _im2col_nhwc_loop(x, kH, kW, sH, sW, pH, pW, H_out, W_out, cols):
-    """cols^T[(n, p, q), (i, j, c)] = x_pad[n, p*sH + i, q*sW + j, c] (0 in the padding)."""
+def _im2col_nhwc_loop(x, kH, kW, sH, sW, pH, pW, H_out, W_out, cols, ones):
+    """cols^T[(n, p, q), (i, j, c)] = x_pad[n, p*sH + i, q*sW + j, c] (0 in the padding); if ones,
+    a last column of ones after the kH*kW*C columns."""
     B, H_in, W_in, C = x.shape
+    K = kH * kW * C
     for n in range(B):
         for p in range(H_out):
             for q in range(W_out):
                 row = cols[(n * H_out + p) * W_out + q]
+                if ones:
+                    row[K] = 1
                 for i in range(kH):
                     u = p * sH + i - pH
                     for j in range(kW):
@@ -259,25 +274,30 @@ IM2COL_NHWC_LOOP = CompiledLoop(_im2col_nhwc_loop)
 COL2IM_NHWC_LOOP = CompiledLoop(_col2im_nhwc_loop)
 
 
-def im2col_nhwc(x, kernel_size, stride, padding, out=None):
+def im2col_nhwc(x, kernel_size, stride, padding, out=None, ones=False):
     """x (B, H_in, W_in, C) channels-last -> cols^T (B*H_out*W_out, kH*kW*C), rows (n, p, q), columns (i, j, c).
 
     The transpose of `im2col`'s matrix with its rows reordered from (c, i, j) to (i, j, c):
     cols^T[(n, p, q), (i, j, c)] = x_pad[n, p*sH + i, q*sW + j, c], into `out` if given.
+    ones=True: one more column, of ones (a convolution's bias as one more kernel column).
     """
     B, H_in, W_in, C = x.shape
     (kH, kW), (sH, sW), (pH, pW) = kernel_size, stride, padding
     H_out, W_out = conv_output_size(H_in, kH, sH, pH), conv_output_size(W_in, kW, sW, pW)
+    shape = (B * H_out * W_out, kH * kW * C + (1 if ones else 0))
     if out is None:
-        out = np.empty((B * H_out * W_out, kH * kW * C), dtype=x.dtype)
-    IM2COL_NHWC_LOOP(np.ascontiguousarray(x), kH, kW, sH, sW, pH, pW, H_out, W_out, out)
+        out = np.empty(shape, dtype=x.dtype)
+    elif out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"im2col_nhwc: out must be a C-contiguous {shape} array, got {out.shape}")
+    IM2COL_NHWC_LOOP(np.ascontiguousarray(x), kH, kW, sH, sW, pH, pW, H_out, W_out, out, ones)
     return out
 
 
-def col2im_nhwc(cols, x_shape, kernel_size, stride, padding, bias=None):
-    """cols^T (B*H_out*W_out, kH*kW*C) -> a fresh channels-last (B, H_in, W_in, C) array, + bias if given.
+def col2im_nhwc(cols, x_shape, kernel_size, stride, padding, bias=None, out=None):
+    """cols^T (B*H_out*W_out, kH*kW*C) -> a channels-last (B, H_in, W_in, C) array, + bias if given.
 
-    x_shape is the channels-last (B, H_in, W_in, C).  Equal, bit for bit, to `col2im` of the
+    x_shape is the channels-last (B, H_in, W_in, C); the result goes into `out` (C-contiguous,
+    that shape) if given, else into a fresh array.  Equal, bit for bit, to `col2im` of the
     reordered transpose followed by `+= bias` (the transposed convolution's order).
     """
     B, H_in, W_in, C = x_shape
@@ -286,7 +306,10 @@ def col2im_nhwc(cols, x_shape, kernel_size, stride, padding, bias=None):
     if cols.shape != (B * H_out * W_out, kH * kW * C):
         raise ValueError(f"col2im_nhwc: cols has shape {tuple(cols.shape)}, but an input of shape "
                          f"{tuple(x_shape)} gives ({B * H_out * W_out}, {kH * kW * C})")
-    out = np.empty((B, H_in, W_in, C), dtype=cols.dtype)
+    if out is None:
+        out = np.empty((B, H_in, W_in, C), dtype=cols.dtype)
+    elif out.shape != (B, H_in, W_in, C) or not out.flags.c_contiguous:
+        raise ValueError(f"col2im_nhwc: out must be a C-contiguous {(B, H_in, W_in, C)} array, got {out.shape}")
     b = np.zeros(C, dtype=cols.dtype) if bias is None else bias
     COL2IM_NHWC_LOOP(np.ascontiguousarray(cols), kH, kW, sH, sW, pH, pW, H_out, W_out, b, bias is not None, out)
     return out
