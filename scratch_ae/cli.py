@@ -40,6 +40,7 @@ def _number(cast, accept, expected):
 
 INF = float("inf")
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: 0 < v < INF, "a positive finite number")
 nonnegative_float = _number(float, lambda v: 0 <= v < INF, "a finite number >= 0")
 fraction = _number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
@@ -125,6 +126,19 @@ def build_parser():
                    help="--model conv's decoder (default deconv+unpool; conv-stride2: deconv)")
     t.add_argument("--channels", type=hidden_sizes, default=None,
                    help="conv stages' channels, comma-separated (conv 16,8; conv-stride2 128,64,32,16)")
+    v = t.add_argument_group("variational autoencoder (--model vae)")
+    v.add_argument("--encoder", choices=("dense", "conv"), default=D["encoder"], help="the VAE's encoder and decoder")
+    v.add_argument("--latent", type=positive_int, default=D["latent"], help="latent units (mu and log-variance each)")
+    v.add_argument("--beta", type=nonnegative_float, default=D["beta"], help="weight of the KL term")
+    v.add_argument("--kl-warmup", type=nonnegative_int, default=D["kl_warmup"],
+                   help="epochs of linear KL warm-up from 0 to --beta (0: none)")
+    v.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default=D["likelihood"],
+                   help="p(x|z): Bernoulli (BCE from the logits) or Gaussian with sigma 1")
+    v.add_argument("--binarize", choices=("dynamic", "none"), default=D["binarize"],
+                   help="dynamic: re-sample every training image as Bernoulli(pixel) each epoch, the test set once "
+                        "(default for bernoulli)")
+    v.add_argument("--is-samples", type=nonnegative_int, default=D["is_samples"],
+                   help="importance samples per test image for nll_is (papers use 5000; 0 skips it)")
     t.add_argument("--noise", default=None, help="train on corrupted inputs, e.g. gaussian:0.45, masking:0.3 "
                                                  "(denoising default gaussian:0.45)")
     t.add_argument("--occlusion", type=fraction, default=None, help="train with square occlusions covering fraction p")
@@ -273,6 +287,10 @@ def cmd_train(args):
         print(f"stopped: {metrics['stop_reason']}")
     test = metrics["test"]
     line = f"test: {test['sse_per_image']:.4f} squared error per image ({test['mse_per_pixel']:.6f} per pixel)"
+    if "neg_elbo" in metrics:
+        nll = "" if metrics["nll_is"] is None else f", NLL {metrics['nll_is']:.2f} ({metrics['is_samples']} importance samples)"
+        line = (f"test: negative ELBO {metrics['neg_elbo']:.2f} nats per image{nll}; "
+                f"{metrics['active_units']} of {metrics['latent']} latent units active")
     if "test_corrupted" in metrics:
         noisy = metrics["test_corrupted"]
         line = (f"test: {test['sse_per_image']:.4f} squared error per image on clean input, "

@@ -18,14 +18,16 @@ from .model import Autoencoder
 from .optimizers import make_optimizer
 from .training import Trainer, TrainingInterrupted
 
-MODELS = ("shallow", "deep", "linear", "sparse", "denoising", "conv", "conv-stride2")
+MODELS = ("shallow", "deep", "linear", "sparse", "denoising", "conv", "conv-stride2", "vae")
 CONV_MODELS = ("conv", "conv-stride2")
 # The one set of defaults: the command line's options and `run` both take theirs from here.
 DEFAULTS = dict(dataset="mnist", model="shallow", hidden=None, code=None, activation=None, output_activation=None,
                 loss="mse", epochs=8, batch_size=100, optimizer="adam", lr=1e-3, lr_schedule="constant",
                 weight_decay=0.0, l1=None, kl_rho=None, kl_beta=1.0, dropout=0.0, decoder=None, channels=None,
                 noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0, backend="numpy", limit=None,
-                data_dir=None)
+                data_dir=None, latent=50, beta=1.0, kl_warmup=0, likelihood="bernoulli", binarize=None, encoder="dense",
+                is_samples=100)
+VAE_ONLY = ("latent", "beta", "kl_warmup", "likelihood", "binarize", "encoder", "is_samples")
 CONV_PRESETS = {"conv": dict(channels=(16, 8), downsample="pool", decoder="deconv+unpool"),
                 "conv-stride2": dict(channels=(128, 64, 32, 16), downsample="stride", decoder="deconv")}
 
@@ -33,10 +35,46 @@ CONV_PRESETS = {"conv": dict(channels=(16, 8), downsample="pool", decoder="decon
 def build_model(cfg, image_shape, notes=None):
     """The model `cfg` describes, for images of `image_shape` ((H, W) or (C, H, W))."""
     width = int(np.prod(image_shape))
+    if cfg["model"] != "vae":
+        for option in VAE_ONLY:
+            if cfg.get(option, DEFAULTS[option]) != DEFAULTS[option]:
+                raise ValueError(f"argument --{option.replace('_', '-')}: only --model vae has it")
+    if cfg["model"] == "vae":
+        from .models.vae import VariationalAutoencoder
+        return VariationalAutoencoder(**vae_kwargs(cfg, image_shape, notes))
     if cfg["model"] in CONV_MODELS:
         from .models.conv import ConvAutoencoder
         return ConvAutoencoder(**conv_kwargs(cfg, image_shape, notes))
     return Autoencoder(**model_kwargs(cfg, width, notes))
+
+
+def vae_kwargs(cfg, image_shape, notes=None):
+    """VariationalAutoencoder arguments for --model vae (dense by default, --encoder conv)."""
+    notes = [] if notes is None else notes
+    for option in ("code", "kl_rho", "l1", "decoder", "noise", "occlusion"):
+        if cfg.get(option) is not None:
+            raise ValueError(f"argument --{option.replace('_', '-')}: --model vae does not take it"
+                             + ("; give the latent size with --latent" if option == "code" else ""))
+    if cfg.get("dropout"):
+        raise ValueError("argument --dropout: --model vae does not take it")
+    for option in ("activation", "output_activation"):
+        if cfg.get(option) is not None and option == "output_activation":
+            raise ValueError("argument --output-activation: a VAE's output follows its --likelihood "
+                             "(sigmoid for bernoulli, identity for gaussian)")
+    if cfg["loss"] != "mse":
+        raise ValueError("argument --loss: a VAE's loss is its negative ELBO; choose the --likelihood instead")
+    width = int(np.prod(image_shape))
+    hidden = [int(h) for h in str(cfg["hidden"]).split(",")] if cfg["hidden"] is not None else [200, 200]
+    shape = tuple(image_shape) if len(image_shape) == 3 else (1, *image_shape)
+    kwargs = dict(encoder=cfg["encoder"], sizes=(width, *hidden), latent=cfg["latent"], input_shape=shape,
+                  likelihood=cfg["likelihood"], beta=cfg["beta"], kl_warmup=cfg["kl_warmup"], binarize=cfg["binarize"],
+                  weight_decay=cfg["weight_decay"], optimizer=cfg["optimizer"], lr=cfg["lr"], epochs=cfg["epochs"],
+                  batch_size=cfg["batch_size"], patience=cfg["patience"], backend=cfg["backend"], seed=cfg["seed"])
+    if cfg["activation"] is not None:
+        kwargs["activation"] = cfg["activation"]
+    if cfg["channels"]:
+        kwargs["channels"] = tuple(int(c) for c in str(cfg["channels"]).split(","))
+    return kwargs
 
 
 def conv_kwargs(cfg, image_shape, notes=None):
@@ -193,9 +231,14 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     wall = time.perf_counter() - t0
     has_weights = not history["diverged"] or history["best_epoch"] is not None
     code_activation = getattr(model, "code_activation", None) or model.activation
-    shape = {"sizes": list(model.sizes)} if model.family == "dense" else {
-        "channels": list(model.channels), "decoder": model.decoder, "downsample": model.downsample,
-        "input_shape": list(model.image_shape)}
+    if model.family == "vae":
+        output_activation, code_activation = ("sigmoid" if model.likelihood == "bernoulli" else "identity"), "identity"
+        shape = {"encoder": model.encoder, "sizes": list(model.sizes), "latent": int(model.latent)}
+    else:
+        output_activation = model.output_activation
+        shape = {"sizes": list(model.sizes)} if model.family == "dense" else {
+            "channels": list(model.channels), "decoder": model.decoder, "downsample": model.downsample,
+            "input_shape": list(model.image_shape)}
     metrics = {
         "history": {k: history[k] for k in ("train_loss", "val_loss", "epoch_seconds")},
         "stop_reason": history["stop_reason"], "diverged": history["diverged"], "best_epoch": history["best_epoch"],
@@ -205,7 +248,7 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
         "config": {**cfg, "noise": noise, **shape, "code_size": int(model.code_size), "n_train": int(X.shape[0]),
                    "n_val": int(X_val.shape[0]), "activation": activation_name(model.activation),
                    "code_activation": activation_name(code_activation),
-                   "output_activation": activation_name(model.output_activation)},
+                   "output_activation": activation_name(output_activation)},
     }
     if has_weights:
         model.save(os.path.join(out_dir, "model.npz"))  # creates out_dir: only now is there something to keep
@@ -216,6 +259,8 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
                 model, test.images, corrupt=corrupt, rng=np.random.default_rng([cfg["seed"], 1]))}
         if X_val.shape[0]:
             metrics["validation"] = reconstruction_metrics(model, X_val)
+        if model.family == "vae":
+            metrics.update(vae_metrics(model, test.images, cfg))
     os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)
     if has_weights:
@@ -224,12 +269,29 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     return metrics
 
 
+def vae_metrics(model, X_test, cfg):
+    """The paper-style figures, per test image in nats: the negative ELBO (one sampled z per image),
+    the importance-sampled NLL with cfg["is_samples"] samples, the KL and reconstruction terms, and
+    the active units.  With dynamic binarisation the test set is binarised once, with a fixed seed."""
+    from .models.vae import binarize
+    X = binarize(X_test, np.random.default_rng([cfg["seed"], 2])) if model.binarize_ == "dynamic" else X_test
+    rng = lambda k: np.random.default_rng([cfg["seed"], 3, k])  # noqa: E731
+    terms = model.kl_and_reconstruction(X, rng(0))
+    out = {"neg_elbo": model.negative_elbo(X, rng(0)), "kl": terms["kl"], "reconstruction": terms["reconstruction"],
+           "active_units": int(model.active_units(X)), "latent": int(model.latent), "is_samples": int(cfg["is_samples"]),
+           "test_binarized": model.binarize_ == "dynamic"}
+    out["nll_is"] = model.nll_importance_sampled(X, k=cfg["is_samples"], rng=rng(1)) if cfg["is_samples"] else None
+    return out
+
+
 LOSS_UNITS = {"mse": "MSE per pixel", "bce": "BCE per pixel"}
 
 
 def write_figures(model, history, test, image_shape, fig_dir, metrics=None, corrupt=None, seed=0):
     """Loss curves, reconstructions (with each image's squared error) and first-layer filters."""
     from .plots import per_image_squared_error, plot_filters, plot_image_rows, plot_loss_curves
+    if model.family == "vae":
+        return write_vae_figures(model, history, test, image_shape, fig_dir, metrics, seed)
     unit = LOSS_UNITS[model.loss]
     penalised = bool(model.penalties_) or model.weight_penalty_ is not None
     test_value = None
@@ -264,6 +326,21 @@ def write_figures(model, history, test, image_shape, fig_dir, metrics=None, corr
     plot_filters(W[:, order], image_shape, os.path.join(fig_dir, "filters.png"), order=None, total=W.shape[1],
                  title="first-layer filters (columns of W1), one colour scale",
                  order_note="most active on 1000 test images first")
+
+
+def write_vae_figures(model, history, test, image_shape, fig_dir, metrics, seed):
+    """A VAE's learning curve (negative ELBO, nats per image), reconstructions of test means, prior samples."""
+    from .plots import per_image_squared_error, plot_image_rows, plot_loss_curves
+    test_value = metrics.get("neg_elbo") if metrics else None
+    plot_loss_curves(history, os.path.join(fig_dir, "loss_curves.png"), title="VAE: negative ELBO",
+                     ylabel="negative ELBO (nats per image)", test_value=test_value, test_label="test negative ELBO")
+    originals = test.images[:10]
+    recon = model.inverse_transform(model.transform(originals))
+    plot_image_rows([originals, recon], ["test images", "decoded from the posterior mean"], image_shape,
+                    os.path.join(fig_dir, "reconstructions.png"), errors=[None, per_image_squared_error(recon, originals)])
+    samples = model.sample(20, np.random.default_rng([seed, 4]))
+    plot_image_rows([samples[:10], samples[10:]], ["decoded from z ~ N(0, I)", ""], image_shape,
+                    os.path.join(fig_dir, "samples.png"))
 
 
 def write_conv_filters(model, fig_dir):

@@ -151,6 +151,8 @@ class Trainer:
             for epoch in range(start_epoch, self.epochs):
                 t0 = time.perf_counter()
                 bar.start_epoch(epoch)
+                if hasattr(model, "start_epoch"):  # per-epoch settings of a model (a VAE's KL warm-up)
+                    model.start_epoch(epoch)
                 order = backend.asarray(np.random.default_rng([self.seed, epoch]).permutation(n))
                 loss_sum = backend.xp.zeros((), dtype=np.float64) + (start_sum if epoch == start_epoch else 0.0)
                 first = start_step if epoch == start_epoch else 0

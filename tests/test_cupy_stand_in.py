@@ -73,6 +73,11 @@ def test_penalties_and_tied_weights_run_on_the_cupy_paths(stand_in, mnist_test_i
     test_gpu_parity.test_penalties_tied_weights_and_bce_give_the_same_loss_curve_on_both_backends(mnist_test_images, config)
 
 
+@pytest.mark.parametrize("config", list(test_gpu_parity.CONV_MODELS.values()), ids=list(test_gpu_parity.CONV_MODELS))
+def test_conv_models_run_on_the_cupy_paths(stand_in, mnist_test_images, config):
+    test_gpu_parity.test_conv_models_give_the_same_loss_curve_on_both_backends(mnist_test_images, config)
+
+
 def test_the_train_command_runs_on_cupy_and_writes_a_checkpoint_the_cpu_loads(stand_in, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--backend", "cupy", "--limit", "1000", "--epochs", "2", "--no-progress",

@@ -10,15 +10,17 @@ REASON = cupy_unavailable_reason()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"needs CuPy and a CUDA GPU: {REASON}")]
 
 
-def loss_curve(backend, X, steps=50, batch=100, seed=0, **config):
-    model = Autoencoder(**{"sizes": [784, 256], **config}, backend=backend, seed=seed)
+def loss_curve(backend, X, steps=50, batch=100, seed=0, model_class=Autoencoder, **config):
+    defaults = {"sizes": [784, 256]} if model_class is Autoencoder else {}
+    model = model_class(**{**defaults, **config}, backend=backend, seed=seed)
     opt = Adam(1e-3)
     order = np.random.default_rng(seed).permutation(X.shape[0])
     Xd = model.backend_.asarray(X)
     losses = []
     for step in range(steps):
         idx = order[(step * batch) % X.shape[0]:][:batch]
-        loss, grads = model.loss_and_grads(Xd[model.backend_.asarray(idx)])
+        rng = np.random.default_rng([seed, step]) if model.stochastic_ else None  # the same masks on both
+        loss, grads = model.loss_and_grads(Xd[model.backend_.asarray(idx)], rng=rng)
         opt.step(model.parameters(), grads)
         losses.append(float(loss))
     return np.array(losses), model
@@ -38,7 +40,26 @@ OTHER_MODELS = {
     "kl-sparsity": {"sizes": [784, 64], "activation": "sigmoid", "output_activation": "sigmoid", "kl_rho": 0.05, "kl_beta": 3.0},
     "tied": {"sizes": [784, 128, 32], "tied": True},
     "bce-l1-l2": {"sizes": [784, 64], "loss": "bce", "output_activation": "sigmoid", "l1": 1e-4, "weight_decay": 1e-4},
+    "dropout": {"sizes": [784, 128, 32], "dropout": 0.2},
 }
+
+# The convolutional layers: im2col/col2im, max-pool and unpool routing, transposed convolutions.
+CONV_MODELS = {
+    "pooled-deconv-unpool": {"channels": (8, 4), "decoder": "deconv+unpool"},
+    "pooled-unpool": {"channels": (8, 4), "decoder": "unpool"},
+    "stride2-bce": {"channels": (8, 4, 4), "downsample": "stride", "decoder": "deconv", "loss": "bce", "weight_decay": 1e-4},
+}
+
+
+@pytest.mark.parametrize("config", list(CONV_MODELS.values()), ids=list(CONV_MODELS))
+def test_conv_models_give_the_same_loss_curve_on_both_backends(mnist_test_images, config):
+    from scratch_ae.models.conv import ConvAutoencoder
+    X = mnist_test_images[:1000]
+    cpu, _ = loss_curve("numpy", X, steps=10, batch=50, model_class=ConvAutoencoder, **config)
+    gpu, _ = loss_curve("cupy", X, steps=10, batch=50, model_class=ConvAutoencoder, **config)
+    rel = np.abs(cpu - gpu) / np.abs(cpu)
+    print(f"{config}: max relative difference over 10 steps: {rel.max():.3g}")
+    assert rel.max() < 1e-4
 
 
 @pytest.mark.parametrize("config", list(OTHER_MODELS.values()), ids=list(OTHER_MODELS))

@@ -103,7 +103,9 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              "SNR = 10 log10(sum clean^2 / sum (estimate - clean)^2) over the whole test set, in dB (higher is better). "
              f"Recipe: {epochs} epochs, Adam 1e-3, weight decay 1e-5, batch 128, channels {'-'.join(map(str, channels))}.")
     return write_results(out_dir, "Denoising coloured MNIST with the stride-2 convolutional autoencoder", rows,
-                         extra={"epochs": epochs, "quick": quick, "backend": backend, "seed": seed, "sigma": SIGMA,
+                         extra={"recipe": {"epochs": epochs, "optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-5,
+                                           "batch_size": 128, "sigma": SIGMA, "channels": list(channels),
+                                           "dropout": DROPOUT, "quick": quick, "backend": backend, "seed": seed},
                                 **results}, notes=notes)
 
 

@@ -67,7 +67,9 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              "pools' argmax positions, so their code is larger than the pooled maps (pooled_values). "
              f"Recipe: {epochs} epochs, Adam 1e-3, batch 100, MSE, sigmoid output, seed {seed}.")
     return write_results(out_dir, "Convolutional autoencoders: three decoders and a small code", rows,
-                         extra={"epochs": epochs, "quick": quick, "backend": backend, "seed": seed,
+                         extra={"recipe": {"epochs": epochs, "optimizer": "adam", "lr": 1e-3, "batch_size": 100,
+                                           "loss": "mse", "output": "sigmoid", "quick": quick, "backend": backend,
+                                           "seed": seed},
                                 "histories": histories, "published": {"unpool_decoder_test_sse_8_epochs": 1.89}},
                          notes=notes)
 

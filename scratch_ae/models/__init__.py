@@ -3,8 +3,9 @@ from ..checkpoint import CheckpointError, load_arrays
 from .base import AutoencoderBase
 from .conv import ConvAutoencoder
 from .dense import Autoencoder
+from .vae import VariationalAutoencoder
 
-FAMILIES = {"dense": Autoencoder, "conv": ConvAutoencoder}
+FAMILIES = {"dense": Autoencoder, "conv": ConvAutoencoder, "vae": VariationalAutoencoder}
 
 
 def register(cls):
@@ -25,4 +26,4 @@ def load(path, backend="numpy"):
     return model
 
 
-__all__ = ["AutoencoderBase", "Autoencoder", "ConvAutoencoder", "FAMILIES", "load"]
+__all__ = ["AutoencoderBase", "Autoencoder", "ConvAutoencoder", "VariationalAutoencoder", "FAMILIES", "load"]

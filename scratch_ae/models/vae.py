@@ -518,11 +518,4 @@ class VariationalAutoencoder(AutoencoderBase):
         return self.inverse_transform(((1.0 - t) * ends[0] + t * ends[1]).astype(self.dtype))
 
 
-def _register():
-    from . import register
-    return register(VariationalAutoencoder)
-
-
-_register()
-
 __all__ = ["VariationalAutoencoder", "binarize", "VALIDATION_SEED"]
