@@ -443,7 +443,7 @@ VARIANTS = {
     "library": {},
     "no-chunks": {"CHUNK_BYTES": 1 << 60},           # each transient matrix whole, as one product
     "chunks-1MiB": {"CHUNK_BYTES": 1 << 20},
-    "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
+    "chunks-4MiB": {"CHUNK_BYTES": 4 << 20},
     "channels-last-from-1": {"MIN_CHANNELS_LAST": 1},  # channels last even for the data's 1 or 3 channels
     "reference": {"KERNEL": "reference"},            # the readable NumPy path
 }

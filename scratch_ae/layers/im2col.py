@@ -189,7 +189,7 @@ _TRANSIENT = threading.local()
 # The layers run their transient matrices a few images at a time, each piece at most this many
 # bytes (and at least one image): the piece a product writes is still in cache when col2im (or
 # the next product) reads it, and the transient buffer stays this small.
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 16 << 20
 
 
 def batch_chunks(batch, bytes_per_image):
