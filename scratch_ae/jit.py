@@ -4,13 +4,15 @@ The compiled loops (the fused Adam update, the fused Dense + ReLU passes) are
 ordinary Python functions over arrays and scalars, readable and runnable
 without Numba.  Numba is an optional dependency (`pip install -e ".[fast]"`);
 without it the callers run their NumPy reference instead.  It is imported at the
-first compilation, not at `import scratch_ae`, so the CLI does not pay for it
-(about 0.2 s) on every start.
+first compilation, not at `import scratch_ae`, so the CLI does not pay for its
+import on every start (benchmarks/RESULTS.md, '2026-12-01: figures moved out of
+code comments').
 
 Compile settings, the same for every loop:
 * error_model="numpy": a division by zero gives inf or nan as in NumPy instead of
   raising, which also leaves the loop free of branches, so LLVM vectorises it
-  (the Adam loop was measured 6x faster than with Python's error model);
+  (Python's error model leaves the Adam loop scalar: benchmarks/RESULTS.md,
+  'the Adam update compiled with Numba', tried and dropped);
 * no fastmath: the compiler may not reorder the arithmetic or contract a multiply
   and an add, so a loop's result equals its NumPy reference bit for bit;
 * nogil, and serial: a parallel loop's threads fight BLAS's spinning threads for

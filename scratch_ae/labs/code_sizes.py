@@ -5,18 +5,18 @@ curve comes from one fit: the components are nested, so PCA(k) is the first k
 rows of PCA(95) (`PCA.truncate`).  PCA's training curve is the Eckart-Young
 floor for every linear code of that size; the autoencoder's is not bound by it.
 
-What full mode shows (test SSE per image, autoencoder vs PCA): the ReLU network
-wins from k = 35 (11.08 vs 12.28; 8.70 vs 9.00 at k = 50) but loses badly
-below, e.g. 66.0 vs 43.6 at k = 2 and 54.2 vs 32.7 at k = 6, and its curve is
-not even monotone.  The cause is dead ReLU code units, zero on every test
-image: 1 of 2 at k = 2, all 6 at k = 6 (the output is then a constant image,
-whose error is the total variance, 52.7), 3 of 10 at k = 10.  Above k = 65 it
-flattens at 6.3 while PCA keeps improving (10 epochs are not enough there).
+What full mode shows (test SSE per image, autoencoder vs PCA; its figures:
+benchmarks/RESULTS.md, '2026-12-01: figures moved out of code comments'): the
+ReLU network wins from k = 35 but loses badly below, and its curve is not even
+monotone.  The cause is dead ReLU code units, zero on every test image: at
+k = 6 all of them (the output is then a constant image, whose error is the
+total variance of the test images), at k = 2 and k = 10 some.  Above k = 65 it
+flattens while PCA keeps improving (10 epochs are not enough there).
 
 Recipe (full mode): the 60,000 training images, Adam lr 1e-3, batch 100,
 10 epochs per code size, ReLU code and ReLU output, MSE, seed 0; errors on the
 10,000 test images.  Quick mode: labs.common's 2,000 / 500 image subset and
-2 epochs (all twelve code sizes: about a second in all).
+2 epochs (all twelve code sizes), quick enough for a test.
 """
 import os
 

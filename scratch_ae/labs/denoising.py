@@ -16,19 +16,20 @@ each model (figures/rows_gaussian.png at sigma = 0.45, rows_occlusion.png at
 p = 0.3), and the first-layer filters of both (filters_plain.png,
 filters_denoising.png, the 64 most active units each).
 
-Full mode (seed 0, numpy, measured): at sigma = 0.45 the plain AE's test
-SSE per image is 47.5 and the denoising AE's 15.1 (at sigma = 1: 80.3 vs
-31.7); the curves cross between sigma 0.1 and 0.2.  The price is the clean
-error, 14.3 against 3.29, and Gaussian-noise training does not transfer to
-occlusion: the denoising AE is a little worse than the plain one at every p
-(p = 0.3: 54.8 vs 50.3), since it never learnt to fill in a missing block.
-Its filters are smooth stroke detectors; the plain AE's look like noise.
+What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
+moved out of code comments'): on noisy inputs the denoising AE's error is a
+fraction of the plain AE's, from sigma 0.45 up to 1; the curves cross between
+sigma 0.1 and 0.2.  The price is a clean error several times the plain AE's,
+and Gaussian-noise training does not transfer to occlusion: the denoising AE
+is a little worse than the plain one at every p, since it never learnt to fill
+in a missing block.  Its filters are smooth stroke detectors; the plain AE's
+look like noise.
 
 Recipe (full mode): the 60,000 training images, Adam lr 1e-3, batch 100,
 20 epochs for both models, seed 0; tested on the 10,000 test images.  Quick
 mode: labs.common's 2,000 / 500 image subset and 5 epochs (at 2 epochs on
 2,000 images neither network has learnt enough for the comparison to mean
-anything: the two are within 2% of each other at sigma = 0.45).
+anything: the two are level at sigma = 0.45; same section of RESULTS.md).
 """
 import os
 

@@ -1,13 +1,13 @@
 """The standard 784-H-784 ReLU/ReLU autoencoder at H = 64, 128 and 256 hidden units.
 
-More hidden units reconstruct better (full mode, test SSE per image: 6.86,
-4.38, 3.67 for H = 64, 128, 256), but the network has not learnt the identity:
-a uniform-noise image comes back as a few bright blobs in the middle of the
-frame, where digits have ink, and black elsewhere.  Its error (242-275) is as
-bad as answering with an all-black image (784/3 = 261), because the decoder
-can only produce images near the training data.  Both are shown: the error
-table, and one test image and one noise image through each network
-(figures/inputs_through_each.png).
+More hidden units reconstruct better (full mode's test errors per H:
+benchmarks/RESULTS.md, '2026-12-01: figures moved out of code comments'), but
+the network has not learnt the identity: a uniform-noise image comes back as a
+few bright blobs in the middle of the frame, where digits have ink, and black
+elsewhere.  Its error is about as bad as answering with an all-black image
+(784/3 = 261 expected), because the decoder can only produce images near the
+training data.  Both are shown: the error table, and one test image and one
+noise image through each network (figures/inputs_through_each.png).
 
 Recipe (full mode): the 60,000 training images, Adam lr 1e-3, batch 100,
 10 epochs, seed 0, MSE loss; errors on the 10,000 test images.  Quick mode:

@@ -15,17 +15,16 @@
   10 fixed test images after chosen epochs (figures/training_snapshots.png,
   with the error on those images in the results).
 
-Full mode (seed 0, numpy, measured): the reconstruction error of the fixed
-images falls from 116 (untrained) to 5.67 after one epoch and 3.23 after 20.
-On 5,000 test codes, 80% of a code's 10 nearest neighbours share its digit,
-in the 2-D t-SNE map too (80%; 83% in 3-D), with trustworthiness 0.966 (2-D)
-and 0.979 (3-D), final KL 1.79 and 1.60; 3 and 5, 4 and 9, 7 and 9 touch.
-The 3-D map took 120 s, the 2-D one 28 s.  The decoded walk from the 4
-centroid to the 9 centroid looks much like the pixel-space blend of the mean
-images (SSE 1.25-1.29 between them at every step, against 6.57 between the
-two mean images; walk_vs_blend_sse in results.json): this wide network's
-decoder is close to linear between two centroids, within SSE 0.02 of the
-straight line between the two decoded ends.
+What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
+moved out of code comments'): most of the fixed images' reconstruction error is
+gone after the first epoch.  The t-SNE maps keep the code space's digit
+neighbourhoods (about as many same-digit neighbours as in the 256-D codes, high
+trustworthiness); 3 and 5, 4 and 9, 7 and 9 touch.  The 3-D map costs several
+times the 2-D one.  The decoded walk from the 4 centroid to the 9 centroid
+looks much like the pixel-space blend of the mean images (walk_vs_blend_sse in
+results.json, small next to the distance between the two mean images): this
+wide network's decoder is close to linear between two centroids (the walk
+stays near the straight line between its two decoded ends).
 
 Recipe (full mode): the standard 784-256-784 ReLU/ReLU network, MSE, the
 60,000 training images, Adam lr 1e-3, batch 100, 20 epochs, seed 0,

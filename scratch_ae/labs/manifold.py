@@ -27,13 +27,12 @@ level of a point that is on the surface.  Figures: figures/noise_rows.png
 (clean, reconstruction, and for r = 2, 4, 8: pixel noise, its reconstruction,
 code noise decoded) and figures/distances.png (the four distances against r).
 
-Full mode (seed 0, numpy, measured; mean image norm 9.30, mean code norm
-11.2; the clean test error is 3.67 and the residual of a clean
-reconstruction 0.30): at r = 4, pixel noise has residual 20.5 and its
-reconstruction is 9.19 from the clean image, while code noise decoded has
-residual 4.26 but is 25.3 from the clean image (22.4 after reconstruction).
-At r = 8: residual 71.0 vs 17.7, projected 26.1 vs 76.3.  The decoder
-amplifies code noise by a gain of 1.2-1.4 (||D(h+c) - D(h)||^2 / ||c||^2).
+What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
+moved out of code comments'): at r = 4 and r = 8 pixel noise has a residual
+several times code noise's, and the autoencoder brings it back much closer to
+the clean image; code noise decoded stays near the surface but far from the
+clean image, reconstruction or not.  The decoder amplifies code noise: its
+gain ||D(h+c) - D(h)||^2 / ||c||^2 (decoder_gain in the results) is above 1.
 
 Recipe (full mode): the standard 784-256-784 ReLU/ReLU network, MSE, the
 60,000 training images, Adam lr 1e-3, batch 100, 10 epochs, seed 0; measured

@@ -6,10 +6,11 @@ autoencoder trained with MSE converges to the same error (see
 derivations/pca-and-linear-autoencoders.md); the nonlinear ones can, but need
 not, do better.
 
-Full mode, SSE per image (train / test): PCA 14.21 / 13.87, linear
-autoencoder 14.29 / 13.95 (0.6 % above PCA after 20 epochs), ReLU 12.37 /
-12.13, sigmoid/BCE 30.07 / 29.80 (the saturating sigmoid code learns slowest
-at this budget).
+What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
+moved out of code comments'): the linear autoencoder ends just above PCA after
+20 epochs, as Eckart-Young says it must on the training set; the ReLU one does
+better than both; sigmoid/BCE does worst by far (the saturating sigmoid code
+learns slowest at this budget).
 
 Recipe (full mode): the 60,000 training images, Adam lr 1e-3, batch 100,
 20 epochs, seed 0; errors on the 10,000 test images.  Quick mode: labs.common's

@@ -13,13 +13,14 @@ active on the test set (dead).  Figures: the first-layer filters of each
 network (the 64 most active units, most active first) and the histogram of
 code activations.
 
-Full mode (seed 0, numpy, measured): the standard network has 33% near-zero
-activations and an L1 norm of 132 per image (0.52 per unit); the L1-sparse
-1296-unit one 87% and 20.7 (0.016 per unit), with 253 dead units, at a
-slightly lower test error (SSE per image 3.53 vs 3.67).  Without the penalty
-the 1296-unit network has 52% near-zero activations, an L1 norm of 323 per
-image and a test error of 9.74.  The sparse network's filters are pen
-strokes; the standard network's look like noise.
+What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
+moved out of code comments'): the penalty, far more than the width, makes the
+code sparse.  The L1-sparse 1296-unit network has far more near-zero activations
+and a far smaller L1 norm per unit than the standard one, with many dead
+units, at a slightly lower test error; without the penalty the 1296-unit
+network is less sparse than the sparse one, has a larger L1 norm per image
+than the standard one and a much higher test error.  The sparse network's
+filters are pen strokes; the standard network's look like noise.
 
 Recipe (full mode): the 60,000 training images, Adam lr 1e-3, batch 100,
 10 epochs, seed 0; codes and errors on the 10,000 test images.  Quick mode:

@@ -18,7 +18,8 @@ at a time, reading p, g, m, v once and writing p, m, v once:
   enough that a block's 14 passes stay in the CPU's cache.  Same operations,
   same order, same rounding: the result is bit-for-bit the reference's
   (tests/test_fused_optimizer.py).  The reordered form would save two of the
-  14 passes (about 10% of the update) at the price of that equality, so NumPy
+  14 passes, too little for the price of that equality (benchmarks/RESULTS.md,
+  'All CPU epoch runs of the day', the reordered NumPy update), so NumPy
   keeps the reference's order.  Splitting the blocks between threads was
   tried and dropped: no faster here (benchmarks/RESULTS.md), since the update
   is memory-bound and BLAS's idle threads keep spinning on the other cores.
@@ -37,8 +38,8 @@ from .fused_cpu import adam_update_compiled
 
 # Largest block per array on NumPy: 262144 float32.  A block's six arrays (p, g,
 # m, v and two scratch buffers, 6 MiB) stay in the last-level cache for its 14
-# passes; smaller, L2-sized blocks lose more to NumPy's per-call overhead (about
-# 2 us a call) than they gain (measured: benchmarks/RESULTS.md).
+# passes; smaller, L2-sized blocks lose more to NumPy's per-call overhead than
+# they gain (benchmarks/RESULTS.md, 'What changed for speed', block size).
 BLOCK_BYTES = 1024 * 1024
 
 # The NumPy-backend path: "numba" (fused_cpu.py, one compiled pass) when Numba is

@@ -10,17 +10,19 @@ The loop body is the reference `Adam.update` (adam.py), line for line, on
 scalars of the parameter's dtype, in the same order: float32 stays float32,
 and the result equals the reference bit for bit (tests/test_fused_optimizer.py).
 That order costs three divisions per element, and they, not memory, bound the
-loop: 0.52 ns per element in cache and out of it, where the memory traffic alone
-takes 0.41 (`python benchmarks/micro.py adam-loop`).  The CuPy kernel's reordered
+loop: it takes as long in cache as out of it, and longer than the memory traffic
+alone (`python benchmarks/micro.py adam-loop`).  The CuPy kernel's reordered
 form reaches that floor, but equals the reference only to rounding, and in full
-training steps the difference did not show (benchmarks/RESULTS.md), so the CPU
-loop keeps the reference's order.
+training steps the difference did not show (benchmarks/RESULTS.md, 'four more
+arrangements of the deep network's step', reordered-adam), so the CPU loop
+keeps the reference's order.
 
 One thread: the loop runs on the calling thread.  A parallel loop was measured
 and dropped: its threads fight BLAS's spinning threads for the cores after every
 matrix product, and on a loaded machine each launch can wait a scheduler time
-slice for a descheduled thread (on 2 cores a deep-network epoch went from 6.2 s
-to 10.8 s, and again to 8.4-8.6 s with OpenMP's passive wait policy; benchmarks/RESULTS.md).
+slice for a descheduled thread, so a deep-network epoch on 2 cores got slower,
+with OpenMP's passive wait policy too (benchmarks/RESULTS.md, 'the Adam update
+compiled with Numba' and 'each Dense + ReLU pair fused', tried and dropped).
 """
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, e
         v[i] = vi
 
 
-# error_model="numpy" (jit.py) keeps the loop branch-free, so LLVM vectorises it:
-# measured 6x faster than with Python's error model.
+# error_model="numpy" (jit.py) keeps the loop branch-free, so LLVM vectorises it;
+# with Python's error model it stays scalar (benchmarks/RESULTS.md, 'the Adam
+# update compiled with Numba', tried and dropped).
 ADAM_LOOP = CompiledLoop(_adam_loop)
 
 
