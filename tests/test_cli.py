@@ -69,7 +69,7 @@ def test_reconstruct_and_info(trained_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
-    (["--model", "vae"], "argument --model: invalid choice: 'vae' (choose from 'shallow', 'deep'"),
+    (["--model", "gan"], "argument --model: invalid choice: 'gan' (choose from 'shallow', 'deep'"),
     (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
     (["--backend", "torch"], "argument --backend: invalid choice: 'torch' (choose from 'numpy', 'cupy')"),
     (["--hidden", "0"], "argument --hidden: expected a positive integer, got '0'"),
