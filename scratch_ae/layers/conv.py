@@ -5,6 +5,13 @@ adjoint of a Conv2d, so its forward is a matrix product then col2im and its
 backward is im2col then products: the two layers are the same pieces read
 in opposite directions.
 
+On the CPU (NumPy float32/float64, Numba installed) both layers run a
+channels-last path beside the reference, chosen at the top of forward
+(layers/im2col.py, KERNEL): the same products transposed, compiled
+im2col/col2im loops, outputs handed on as (B, C, H, W) views of channels-last
+memory.  Same shapes and values (to rounding; tests/test_conv_fast_paths.py),
+other strides.  A backward always follows the path its forward took.
+
 Derivation: derivations/convolution.md
 """
 import math
