@@ -31,14 +31,18 @@ VARIANTS = (("deconv+unpool", dict(channels=(16, 8), decoder="deconv+unpool")),
             ("small code, deconv", dict(channels=(16, 8, 8), decoder="deconv")))
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None):
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, variants=None):
+    """variants: names from VARIANTS to train (default all), e.g. ["unpool"] for one full-size row."""
+    chosen = [(name, kwargs) for name, kwargs in VARIANTS if variants is None or name in variants]
+    if not chosen:
+        raise ValueError(f"unknown variants {variants!r}; expected some of: {', '.join(n for n, _ in VARIANTS)}")
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     shape = tuple(train.image_shape) if len(train.image_shape) == 3 else (1, *train.image_shape)
     figures = os.path.join(out_dir, "figures")
     rows, image_rows, labels, histories = [], [test.images[:10]], ["test images"], {}
     errors = [None]
-    for name, kwargs in VARIANTS:
+    for name, kwargs in chosen:
         model = ConvAutoencoder(input_shape=shape, output_activation="sigmoid", loss="mse", epochs=epochs,
                                 batch_size=100, lr=1e-3, backend=backend, seed=seed, progress=progress, **kwargs)
         model.fit(train.images)
