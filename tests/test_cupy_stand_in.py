@@ -88,7 +88,13 @@ def test_the_train_command_runs_on_cupy_and_writes_a_checkpoint_the_cpu_loads(st
     assert type(model.parameters()["layers.0.W"]) is np.ndarray
 
 
-@pytest.mark.parametrize("name", list(LABS))
+# The convolutional and VAE labs' code paths run on the stand-in above (their models' parity tests);
+# their whole quick labs on the stand-in take minutes, so they join the slow set.
+HEAVY_LABS = ("conv", "colored-denoise", "vae", "encoded-space")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY_LABS else name
+                                  for name in LABS])
 def test_every_lab_runs_on_the_cupy_paths_in_quick_mode(stand_in, tmp_path, name):
     results = run_lab(name, str(tmp_path), quick=True, backend="cupy")
     assert results["recipe"]["backend"] == "cupy"

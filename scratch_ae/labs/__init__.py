@@ -20,6 +20,7 @@ LABS = {
     "deep-30": "deep30",
     "conv": "conv",
     "colored-denoise": "colored_denoise",
+    "vae": "vae",
 }
 
 
