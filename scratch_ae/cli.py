@@ -279,7 +279,8 @@ def cmd_train(args):
         return EXIT_INTERRUPTED
     except _user_errors() as exc:
         return _fail(exc)
-    wrote = f"wrote {out}/metrics.json" + (", model.npz, figures/" if metrics["test"] else " (no model.npz)")
+    wrote = f"wrote {out}/metrics.json" + (", model.npz, figures/" if metrics["test"] else
+                                           " only: no model.npz, since its weights would be the initial ones")
     if metrics["diverged"]:
         print(f"scratch-ae: {metrics['stop_reason']}; {wrote}", file=sys.stderr)
         return EXIT_DIVERGED

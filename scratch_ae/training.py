@@ -235,8 +235,8 @@ class Trainer:
         self.history["diverged"] = True
         self.history["best_epoch"] = best_epoch
         if best_epoch is None:
-            self.history["stop_reason"] = (f"{what}; no epoch ended with a finite loss, so the weights were "
-                                           "restored to those the run started from (the initial ones)")
+            self.history["stop_reason"] = (f"{what}; no epoch ended without diverging, so the model was reset to "
+                                           "the weights it started from (the initial ones)")
         else:
             self.history["stop_reason"] = f"{what}; stopped and restored the weights of epoch {best_epoch}, the best finite one"
         return True

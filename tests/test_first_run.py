@@ -143,7 +143,8 @@ def test_a_diverging_run_exits_3_says_so_in_one_line_and_saves_no_weights(argv, 
     rc, stdout, err = cli("train", "--out", out, "--limit", "1000", "--epochs", "3", *argv)  # progress on: not a tty
     assert rc == 3, err
     lines = [line for line in err.splitlines() if not line.startswith("epoch ")]
-    assert len(lines) == 1 and "diverged in epoch 1" in lines[0] and "initial ones" in lines[0], err
+    assert len(lines) == 1 and "diverged in epoch 1" in lines[0] and "no model.npz" in lines[0], err
+    assert "last finite epoch" not in lines[0]
     assert "warnings.warn" not in err and "Warning" not in err  # one clean line, no source line glued on
     metrics = json.loads((out / "metrics.json").read_text())  # strict JSON: json.loads rejects NaN only if asked
     assert metrics["diverged"] is True and "diverged in epoch 1" in metrics["stop_reason"]

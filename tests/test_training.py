@@ -81,7 +81,7 @@ def test_a_diverging_loss_stops_training_and_keeps_the_last_finite_weights(mnist
     with pytest.warns(DivergenceWarning, match="training loss (became|diverged)"):
         history = trainer.fit(X)
     assert history["epochs_run"] == 0 and history["diverged"] and history["best_epoch"] is None
-    assert "restored to those the run started from" in history["stop_reason"]
+    assert "reset to the weights it started from" in history["stop_reason"]
     for name, value in model.parameters().items():
         np.testing.assert_array_equal(value, good[name])
 
