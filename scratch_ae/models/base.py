@@ -8,8 +8,24 @@ everything else lives here once:
 * the training objective, loss + penalties, and its backward pass
   (`loss_and_grads`), run through the plain layer loop or the fused path;
 * train/eval modes and the per-step generator for stochastic layers;
-* fit with one Trainer, batched transform / inverse_transform, score;
-* checkpoints: one .npz of named arrays and a JSON config, without pickle.
+* fit with one Trainer (and, with early_stopping=True, a validation split carved
+  from fit's own X), batched transform / inverse_transform, score;
+* checkpoints: one .npz of named arrays and a JSON config, without pickle;
+  pickling (joblib workers, copy.deepcopy) stores the same: parameters, weights
+  and plain-data attributes, and rebuilds the layers from the parameters.
+
+scikit-learn conformance (tests/test_estimator_checks.py runs
+sklearn.utils.estimator_checks on the dense model and lists the checks it
+skips, with reasons): `fit(X, y=None)` ignores y and sets `n_features_in_`;
+`score` is higher-is-better (minus the squared reconstruction error per
+image); transform and score refuse NaN/inf and a wrong width ("X has 3
+features, but Autoencoder is expecting 4 features as input").  Fitted means
+`fit` ran (or the weights came from a checkpoint): `check_is_fitted` says so
+through `__sklearn_is_fitted__`.  A model whose input width is known at
+construction has its (untrained) network at once, usable before fit, so
+transform before fit works there; a model that takes its width from the data
+(the dense `sizes=(None, ...)`) has no network until fit, and every use of it
+before then raises sklearn's NotFittedError.
 
 Every model's public boundary is flat, (n_samples, n_features), so data,
 corruptions, metrics, Trainer and checkpoints serve every family unchanged;
@@ -18,7 +34,8 @@ convolutional models reshape inside their encoder and decoder.
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from ..backend import check_array_backend, get_backend, is_device_array
 from ..checkpoint import CheckpointError, load_arrays, save_arrays
@@ -29,10 +46,21 @@ from ..sequential import collect_grads
 CHECKPOINT_FORMAT = "scratch-ae/1"
 DATA_RANGE_MARGIN = 0.01  # how far outside [0, 1] data may stray before a sigmoid/BCE model refuses it
 EXPECTED_DTYPES = "float32, float64 or uint8 images (0-255)"
+EARLY_STOPPING_PATIENCE = 5  # epochs without improvement, when early_stopping=True and patience is None
+# Names that exist only once the network does (besides attributes ending in "_").
+_NETWORK_NAMES = ("xp", "input_size", "code_size", "stochastic_")
+
+
+class ComplexDataError(TypeError, ValueError):
+    """Complex input: a TypeError like every other wrong dtype here, and a ValueError, which is what
+    scikit-learn raises (and its estimator checks expect) for complex data."""
 
 
 def _numeric(X, what, xp):
     """X as an array of a real numeric dtype, or a one-line TypeError naming `what` and what was expected."""
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{what} is a scipy sparse matrix: sparse input is not supported; pass a dense array "
+                        f"(X.toarray())")
     if not hasattr(X, "dtype"):
         try:
             X = np.asarray(X)
@@ -47,9 +75,36 @@ def _numeric(X, what, xp):
         except (TypeError, ValueError):
             raise TypeError(f"{what} must be a numeric array of {EXPECTED_DTYPES}; got dtype object whose "
                             f"entries are not all numbers") from None
+    if X.dtype.kind == "c":
+        raise ComplexDataError(f"{what} must be a real numeric array of {EXPECTED_DTYPES}; got dtype {X.dtype}: "
+                               f"Complex data not supported")
     if X.dtype.kind not in "fiub":
         raise TypeError(f"{what} must be a numeric array of {EXPECTED_DTYPES}; got dtype {X.dtype}")
     return X
+
+
+def _check_finite(X, what, chunk_rows=4096):
+    """ValueError naming the first row with NaN or inf (checked in chunks, on X's own device)."""
+    from ..backend import array_module
+    xp = array_module(X)
+    for start in range(0, X.shape[0], chunk_rows):
+        bad = ~xp.isfinite(X[start:start + chunk_rows]).all(axis=1)
+        if bool(bad.any()):
+            raise ValueError(f"{what} contains NaN or inf (first at row {start + int(bad.argmax())}); "
+                             "clean or drop those rows")
+
+
+def _plain(value):
+    """True for JSON-like data (numbers, strings, None, NumPy arrays, lists and str-keyed dicts of them)."""
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype != object
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _scale_uint8(X, dtype):
@@ -59,22 +114,84 @@ def _scale_uint8(X, dtype):
     return scaled if np.dtype(dtype) == np.float32 else scaled.astype(dtype)
 
 
-class AutoencoderBase(BaseEstimator):
+class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """What every family shares.  A family sets, in `_build`:
 
     backend_, encoder_, decoder_ (Sequentials), loss_fn_, penalties_, weight_penalty_,
     and implements `_named_layers()` ([(name, layer)] for every layer with parameters,
     which names `parameters()` and the checkpoint's arrays), `input_size`, `code_size`
-    and `layer_description()` (the checkpoint's "layers" entry).
+    and `layer_description()` (the checkpoint's "layers" entry).  A family whose input
+    width comes from the data overrides `_build_for_fit(X)` and leaves the network
+    unbuilt (no encoder_) until then.
+
+    Early stopping the scikit-learn way (MLPRegressor's): with `early_stopping=True`,
+    `fit(X)` holds out `validation_fraction` of X's rows (seeded by `seed`, the split
+    `data.train_val_split` makes, which `scratch-ae train --val-fraction` uses too), trains on
+    the rest and stops when the validation loss has not improved for `patience` epochs
+    (EARLY_STOPPING_PATIENCE = 5 when patience is None), restoring the best epoch's
+    weights.  Inside cross-validation the held-out fold is therefore never used to stop.
+    An explicit `fit(X, X_val=...)` uses X_val instead.  Families without these
+    constructor arguments train as before.
     """
 
     family = None  # "dense", "conv", ...: stored in checkpoints, so `models.load` knows the class
 
     # ------------------------------------------------------------------ building
     def set_params(self, **params):
+        """Set parameters and rebuild the network (fresh weights from `seed`); a value the build
+        refuses is raised and the previous parameters (and network) are kept."""
+        before = self.get_params(deep=False)
         super().set_params(**params)
-        self._build()
+        try:
+            self._build()
+        except Exception:
+            super().set_params(**{name: before[name] for name in params if name in before})
+            raise
         return self
+
+    def _is_built(self):
+        return "encoder_" in self.__dict__
+
+    def __getattr__(self, name):
+        """Only called for missing attributes: before a data-sized model is fitted, its network
+        attributes raise NotFittedError (an AttributeError, so hasattr() stays False)."""
+        if not name.startswith("_") and (name.endswith("_") or name in _NETWORK_NAMES) and not self._is_built():
+            raise NotFittedError(f"This {type(self).__name__} has no network yet ({name} needs one): it takes its "
+                                 f"input width from the data, so call fit(X) first, or give the width in the "
+                                 f"constructor to use the untrained network")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __sklearn_is_fitted__(self):
+        return "n_features_in_" in self.__dict__
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        dtype = getattr(self, "dtype", "float32")
+        tags.transformer_tags.preserves_dtype = [dtype] if dtype in ("float32", "float64") else []
+        return tags
+
+    @property
+    def _n_features_out(self):
+        """get_feature_names_out's width: the code (names autoencoder0, autoencoder1, ...)."""
+        return self.code_size
+
+    def __getstate__(self):
+        """Pickle parameters, weights (host copies) and plain-data attributes; not the layers,
+        which `__setstate__` rebuilds from the parameters."""
+        state = super().__getstate__()
+        params = set(self.get_params(deep=False))
+        kept = {k: v for k, v in state.items() if k in params or k == "_sklearn_version" or _plain(v)}
+        if self._is_built():
+            kept["_pickled_weights"] = self.state_arrays()
+        return kept
+
+    def __setstate__(self, state):
+        state = dict(state)
+        weights = state.pop("_pickled_weights", None)
+        super().__setstate__(state)
+        if weights is not None:
+            self._build()
+            self.load_state_arrays(weights, source="pickled model")
 
     @property
     def xp(self):
@@ -127,8 +244,12 @@ class AutoencoderBase(BaseEstimator):
         X = _numeric(X, what, self.xp if is_device_array(X) else np)
         if X.dtype == np.uint8:
             X = _scale_uint8(X, self.dtype)
-        if X.ndim != 2 or X.shape[1] != width:
-            raise ValueError(f"{what} must have shape (n_samples, {width}), got {tuple(X.shape)}")
+        if X.ndim != 2:
+            hint = ": Reshape your data, e.g. X.reshape(1, -1) for one sample" if X.ndim == 1 else ""
+            raise ValueError(f"{what} must have shape (n_samples, {width}), got {tuple(X.shape)}{hint}")
+        if X.shape[1] != width:
+            raise ValueError(f"{what} has {X.shape[1]} features, but {type(self).__name__} is expecting {width} "
+                             f"features as input ({what} must have shape (n_samples, {width}), got {tuple(X.shape)})")
         return X
 
     def check_data_range(self, X, what="X", chunk_rows=4096):
@@ -256,36 +377,72 @@ class AutoencoderBase(BaseEstimator):
 
         X : float images in [0, 1], or uint8 images (0-255), which are scaled to [0, 1] exactly as the
         bundled loader does.  With a sigmoid output or BCE loss, data outside [0, 1] is refused.
+        y : ignored (scikit-learn's signature; an autoencoder reconstructs X).
+        X_val : validation images for the curves and for early stopping (`patience`); with
+        `early_stopping=True` and no X_val, the validation rows are carved from X (class docstring).
+        Sets `n_features_in_` (and `history_`).
         """
         from ..optimizers import make_optimizer
         from ..training import Trainer
-        self._build()
+        X = self._build_for_fit(X)
+        patience = self.patience
+        if getattr(self, "early_stopping", False):
+            patience = EARLY_STOPPING_PATIENCE if patience is None else patience
+            if X_val is None:
+                X, X_val = self._early_stopping_split(X)
         trainer = Trainer(self, make_optimizer(self.optimizer, self.lr, self.weight_decay), epochs=self.epochs,
-                          batch_size=self.batch_size, noise=self.noise, patience=self.patience, seed=self.seed,
+                          batch_size=self.batch_size, noise=self.noise, patience=patience, seed=self.seed,
                           progress=self.progress)
         self.history_ = trainer.fit(X, X_val)
+        self.n_features_in_ = self.input_size
         return self
 
-    def _batched(self, fn, X, width, batch_size=4096):
-        X = self._as_samples(X, width)
+    def _build_for_fit(self, X):
+        """(Re)build the network from the parameters for fitting X; returns X (possibly converted)."""
+        self._build()
+        return X
+
+    def _early_stopping_split(self, X):
+        """(train rows, validation rows) of X: round(validation_fraction * N) rows, chosen by `seed`."""
+        from ..data import train_val_split
+        fraction = getattr(self, "validation_fraction", 0.1)
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be a fraction in (0, 1) when early_stopping=True, got {fraction!r}")
+        X = self._as_samples(X, self.input_size)
+        n = X.shape[0]
+        X_train, _, X_val, _ = train_val_split(X, np.zeros(n), fraction, self.seed)
+        if X_val.shape[0] == 0 or X_train.shape[0] == 0:
+            raise ValueError(f"early_stopping: validation_fraction={fraction:g} of {n} samples leaves "
+                             f"{X_train.shape[0]} for training and {X_val.shape[0]} for validation; both need at "
+                             f"least one (give more samples, change validation_fraction, or early_stopping=False)")
+        return X_train, X_val
+
+    def _batched(self, fn, X, width, batch_size=4096, what="X"):
+        X = self._as_samples(X, width, what)
+        _check_finite(X, what)
         # An empty X still runs once, as an empty batch, so the result has the output's width.
         starts = range(0, max(X.shape[0], 1), batch_size)
         return np.concatenate([self.backend_.to_numpy(fn(X[i:i + batch_size])) for i in starts])
 
     def transform(self, X):
-        """X (N, D) -> codes (N, K) as a NumPy array (uint8 images are scaled to [0, 1] first)."""
+        """X (N, D) -> codes (N, K) as a NumPy array (uint8 images are scaled to [0, 1] first).
+
+        Works before fit when the network exists (an explicit input width: the untrained
+        network's codes); a model that takes its width from the data raises NotFittedError."""
         return self._batched(self.encode, X, self.input_size)
 
     def inverse_transform(self, codes):
         """codes (N, K) -> reconstructions (N, D) as a NumPy array."""
-        return self._batched(self.decode, codes, self.code_size)
+        return self._batched(self.decode, codes, self.code_size, what="codes")
 
     def score(self, X, y=None):
-        """Minus the mean squared reconstruction error per image (summed over pixels): higher is better.
+        """Minus the mean squared reconstruction error per image (summed over pixels): higher is better,
+        as scikit-learn's model selection expects (GridSearchCV, cross_validate).  y is ignored.
 
         uint8 images are scaled to [0, 1] first, as in `fit`."""
         from ..metrics import reconstruction_metrics
         X = self._as_samples(X, self.input_size)
+        _check_finite(X, "X")
         self.check_data_range(X)
         return -reconstruction_metrics(self, X)["sse_per_image"]
 
@@ -345,4 +502,5 @@ class AutoencoderBase(BaseEstimator):
         arrays, config = load_arrays(path)
         model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}")
         model.load_state_arrays(arrays, source=f"checkpoint {str(path)!r}")
+        model.n_features_in_ = model.input_size  # trained weights: fitted, as far as scikit-learn asks
         return model

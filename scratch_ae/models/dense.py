@@ -6,22 +6,32 @@ the deep 784-128-32-128-784 one.  Parameters and gradients are named
 "layers.<i>.W" / "layers.<i>.b", i counting the Dense layers from the input
 (the checkpoint layout the README documents).
 """
+import numbers
+
 import numpy as np
 
 from ..layers import HE_FAMILY, Dense, Dropout, TiedDense, activation_name, make_activation
 from ..losses import make_loss
 from ..penalties import KLSparsityPenalty, L1ActivityPenalty, L2WeightDecay
 from ..sequential import Sequential
-from .base import AutoencoderBase
+from .base import AutoencoderBase, _numeric
 
 
 class Autoencoder(AutoencoderBase):
     """A dense autoencoder with hand-written forward and backward passes.
 
     Constructor arguments are stored as given (scikit-learn style); the network
-    is built from them at once, and rebuilt by `set_params` and `fit`.
+    is built from them at once, and rebuilt by `set_params` and `fit`.  So a
+    constructed model is an untrained network you can use before fit
+    (loss_and_grads, transform, parameters).  With sizes[0] None (or "auto") the
+    input width is taken from X at fit instead: such a model has no network, and
+    raises NotFittedError, until fit; that is the form scikit-learn's estimator
+    checks run on (tests/test_estimator_checks.py).  `sizes` itself is never
+    changed: the widths in use are `sizes_` (and `n_features_in_` after fit), and
+    checkpoints store them.
 
-    sizes : encoder widths, input first, code last, e.g. (784, 256).
+    sizes : encoder widths, input first, code last, e.g. (784, 256); (None, 256) takes the input
+        width from the data at fit.
     activation : hidden activation ("relu", "leaky_relu", "sigmoid", "tanh", "identity"/"linear").
     output_activation : the decoder's last activation; "sigmoid" is required by loss="bce".
     loss : "mse" (mean over elements) or "bce" (binary cross-entropy from the logits).
@@ -36,6 +46,10 @@ class Autoencoder(AutoencoderBase):
         code as the decoder reads it (the code itself, `transform`'s output, is never dropped);
         0 (default) adds no layer.
     optimizer, lr, epochs, batch_size, noise, patience : how `fit` trains (see `Trainer`).
+    early_stopping : fit(X) holds out validation_fraction of X's rows (seeded by `seed`) and stops
+        when their loss has not improved for `patience` epochs (5 when patience is None), keeping
+        the best epoch's weights (MLPRegressor's early_stopping; see AutoencoderBase).
+    validation_fraction : the share of X held out by early_stopping, in (0, 1).
     backend : "numpy" or "cupy".  seed : initialisation and batch-order seed.
     dtype : "float32" (default) or "float64" (for gradient checks).
     """
@@ -45,7 +59,8 @@ class Autoencoder(AutoencoderBase):
     def __init__(self, sizes=(784, 256), activation="relu", output_activation="relu", loss="mse",
                  code_activation=None, tied=False, l1=0.0, kl_rho=None, kl_beta=1.0, weight_decay=0.0,
                  leaky_slope=0.01, dropout=0.0, optimizer="adam", lr=1e-3, epochs=8, batch_size=100, noise=None,
-                 patience=None, backend="numpy", seed=0, dtype="float32", progress=False):
+                 patience=None, backend="numpy", seed=0, dtype="float32", progress=False, early_stopping=False,
+                 validation_fraction=0.1):
         self.sizes = sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -68,13 +83,25 @@ class Autoencoder(AutoencoderBase):
         self.seed = seed
         self.dtype = dtype
         self.progress = progress
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self._build()
 
     # ------------------------------------------------------------------ building
-    def _validate(self):
+    def _width_from_data(self):
+        """True when sizes[0] is None or "auto": the input width comes from X at fit."""
+        sizes = self.sizes
+        return (isinstance(sizes, (list, tuple)) and len(sizes) > 0
+                and (sizes[0] is None or (isinstance(sizes[0], str) and sizes[0] == "auto")))
+
+    def _validate(self, width=None):
         sizes = list(self.sizes)
+        if self._width_from_data():
+            sizes[0] = width
         if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
-            raise ValueError(f"sizes must list at least two positive integers (input width, ..., code width), got {self.sizes!r}")
+            raise ValueError(f"sizes must list at least two positive integers (input width, ..., code width; the "
+                             f"input width may be None, taken from X at fit), got {self.sizes!r}")
+        sizes = [int(s) for s in sizes]
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"unknown loss {self.loss!r}; expected one of: mse, bce")
         if self.loss == "bce" and activation_name(self.output_activation) != "sigmoid":
@@ -90,10 +117,35 @@ class Autoencoder(AutoencoderBase):
             raise ValueError(f"dropout (the drop probability) must be in [0, 1), got {self.dropout!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise ValueError(f"early_stopping must be True or False, got {self.early_stopping!r}")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be a fraction in (0, 1), got {fraction!r}")
         return sizes, code_act
 
-    def _build(self):
-        sizes, code_act = self._validate()
+    def _build_for_fit(self, X):
+        """With sizes[0] None, build for X's width (refusing X that is not 2-D or has no features); else as always."""
+        if not self._width_from_data():
+            self._build()
+            return X
+        if not hasattr(X, "shape"):
+            X = _numeric(X, "X", np)
+        shape = tuple(X.shape)
+        if len(shape) != 2:
+            raise ValueError(f"X must have shape (n_samples, n_features), got {shape}")
+        if shape[1] == 0:
+            raise ValueError(f"X has 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
+        self._build(width=shape[1])
+        return X
+
+    def _build(self, width=None):
+        """Build the network; with sizes[0] None, at `width` (else the width built last; else not at all)."""
+        if self._width_from_data():
+            width = width or self.__dict__.get("sizes_", [None])[0]
+            if width is None:
+                return
+        sizes, code_act = self._validate(width)
         backend = self._backend_for_build()
         xp, dtype = backend.xp, np.dtype(self.dtype)
         rng = np.random.default_rng(self.seed)
@@ -122,6 +174,7 @@ class Autoencoder(AutoencoderBase):
             if self.dropout and i < n_encoder - 1:  # after each encoder hidden layer, not after the code
                 side.append(Dropout(self.dropout, xp))
                 self.layer_config_.append({"type": "dropout", "p": self.dropout})
+        self.sizes_ = sizes  # the widths in use: sizes, with the input width filled in
         self.encoder_, self.decoder_ = Sequential(encoder), Sequential(decoder)
         self.layers_ = encoder + decoder
         self.n_encoder_layers_ = len(encoder)  # layers_[:n] is the encoder, its output the code
@@ -142,16 +195,16 @@ class Autoencoder(AutoencoderBase):
 
     def _params_for_config(self):
         params = self.get_params()
-        params["sizes"] = [int(s) for s in params["sizes"]]
+        params["sizes"] = [int(s) for s in self.sizes_]  # the widths in use (a data-sized model's too)
         return params
 
     @property
     def code_size(self):
-        return list(self.sizes)[-1]
+        return self.sizes_[-1]
 
     @property
     def input_size(self):
-        return list(self.sizes)[0]
+        return self.sizes_[0]
 
 
 __all__ = ["Autoencoder"]
