@@ -147,6 +147,10 @@ def build_parser():
     t.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
+    t.add_argument("--config", metavar="SEARCH.json", default=None,
+                   help="start from the best configuration of `scratch-ae search`; options given here win")
+    t.add_argument("--code-activation", choices=activations, default=None,
+                   help="the code layer's activation (default: --activation)")
 
     e = command("evaluate", "test metrics of a saved model, optionally under noise or occlusion")
     e.add_argument("model_path", metavar="MODEL.npz", help="a checkpoint written by train")
@@ -167,6 +171,10 @@ def build_parser():
     lab.add_argument("--quick", action="store_true", help="small subset and few epochs")
     lab.add_argument("--epochs", type=positive_int, default=None, help="override the lab's number of epochs")
     lab.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+    lab.add_argument("--config", metavar="SEARCH.json", default=None,
+                     help="encoded-space: use this search's best configuration")
+    from .search import SEARCH_HELP, add_search_arguments
+    add_search_arguments(command("search", SEARCH_HELP))
     parser.subcommands = sub.choices
     return parser
 
@@ -269,7 +277,12 @@ def cmd_train(args):
             check_writable(out)
             check_not_a_finished_run(out, args.overwrite)
             cfg = {k: v for k, v in vars(args).items()
-                   if k not in ("command", "out", "no_progress", "resume", "overwrite", "given")}
+                   if k not in ("command", "out", "no_progress", "resume", "overwrite", "given", "config")}
+            if args.config:
+                from .search import load_search_config
+                from .train_job import DEFAULTS as TRAIN_OPTIONS
+                cfg.update({k: v for k, v in load_search_config(args.config, TRAIN_OPTIONS).items()
+                            if k not in args.given})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)  # said below, once, as the final line
             metrics = run(cfg, out, progress=not args.no_progress, resume=resume,
@@ -398,18 +411,26 @@ def cmd_lab(args):
     from .outputs import check_writable
     out = args.out or os.path.join("runs", "lab-" + args.name + ("-quick" if args.quick else ""))
     try:
+        if args.config and args.name != "encoded-space":
+            raise ValueError("argument --config: only lab encoded-space takes a search configuration")
         check_writable(out)
         results = run_lab(args.name, out, quick=args.quick, backend=args.backend, seed=args.seed,
                           progress=not args.no_progress, dataset=args.dataset,
-                          **({"epochs": args.epochs} if args.epochs else {}))
+                          **({"epochs": args.epochs} if args.epochs else {}),
+                          **({"config": args.config} if args.config else {}))
     except _user_errors() as exc:
         return _fail(exc)
     print(f"lab {args.name}: wrote {out}/results.json, results.md and figures/ ({len(results.get('rows', []))} rows)")
     return 0
 
 
+def cmd_search(args):
+    from .search import run_search
+    return run_search(args)
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "reconstruct": cmd_reconstruct, "info": cmd_info,
-            "lab": cmd_lab}
+            "lab": cmd_lab, "search": cmd_search}
 
 if __name__ == "__main__":
     sys.exit(main())

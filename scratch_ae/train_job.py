@@ -25,7 +25,7 @@ DEFAULTS = dict(dataset="mnist", model="shallow", hidden=None, code=None, activa
                 loss="mse", epochs=8, batch_size=100, optimizer="adam", lr=1e-3, lr_schedule="constant",
                 weight_decay=0.0, l1=None, kl_rho=None, kl_beta=1.0, dropout=0.0, decoder=None, channels=None,
                 noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0, backend="numpy", limit=None,
-                data_dir=None, latent=50, beta=1.0, kl_warmup=0, likelihood="bernoulli", binarize=None, encoder="dense",
+                data_dir=None, code_activation=None, latent=50, beta=1.0, kl_warmup=0, likelihood="bernoulli", binarize=None, encoder="dense",
                 is_samples=100)
 VAE_ONLY = ("latent", "beta", "kl_warmup", "likelihood", "binarize", "encoder", "is_samples")
 CONV_PRESETS = {"conv": dict(channels=(16, 8), downsample="pool", decoder="deconv+unpool"),
@@ -146,8 +146,8 @@ def model_kwargs(cfg, input_size, notes=None):
     if cfg["loss"] == "bce" and cfg["output_activation"] is None:
         notes.append("--loss bce: the output activation is sigmoid (BCE compares probabilities); "
                      "say --output-activation sigmoid to silence this note")
-    code_activation = None  # the model's default: the hidden activation
-    if cfg["kl_rho"] is not None and activation != "sigmoid":
+    code_activation = cfg.get("code_activation")  # None: the model's default, the hidden activation
+    if cfg["kl_rho"] is not None and activation != "sigmoid" and code_activation is None:
         code_activation = "sigmoid"
         notes.append(f"--kl-rho: the code layer uses sigmoid (KL sparsity needs mean activations in (0, 1)); "
                      f"the other layers keep {activation}; say --activation sigmoid to silence this note")

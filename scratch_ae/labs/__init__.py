@@ -21,6 +21,7 @@ LABS = {
     "conv": "conv",
     "colored-denoise": "colored_denoise",
     "vae": "vae",
+    "encoded-space": "encoded_space",
 }
 
 

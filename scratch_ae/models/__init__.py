@@ -23,6 +23,7 @@ def load(path, backend="numpy"):
     cls = FAMILIES[family]
     model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}")
     model.load_state_arrays(arrays, source=f"checkpoint {str(path)!r}")
+    model.n_features_in_ = model.input_size
     return model
 
 
