@@ -64,8 +64,13 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
         image_rows.append(recon)
         labels.append(f"{name} (code {model.code_size} values)")
         errors.append(per_image_squared_error(recon, test.images[:10]))
+        _write(out_dir, rows, epochs, quick, backend, seed, histories)  # after each model: a stopped run keeps its rows
     plot_image_rows(image_rows, labels, train.image_shape, os.path.join(figures, "reconstructions.png"),
                     errors=errors)
+    return _write(out_dir, rows, epochs, quick, backend, seed, histories)
+
+
+def _write(out_dir, rows, epochs, quick, backend, seed, histories):
     notes = ("Squared error summed over an image's pixels, averaged over images; MSE and BCE per pixel. "
              "code_size counts every value the decoder reads: the unpooling decoders also receive the "
              "pools' argmax positions, so their code is larger than the pooled maps (pooled_values). "
