@@ -195,11 +195,18 @@ def worker_torch(spec):
 def worker_breakdown(spec):
     """scratch-ae's step taken apart: VariationalAutoencoder.loss_and_grads' calls, each timed, then the update.
 
+    After the same throwaway warm-up steps as the epoch runs (without them the first step's loading of
+    Numba's compiled loops, about a second, lands in the encoder forward and in Adam).
+
     The calls are the library's own, in its order (vae.py loss_and_grads); only the stopwatch is added.
     Also timed: the 17 matrix products of a step alone, with the step's shapes (the GEMM floor)."""
     from scratch_ae.layers import fused
     from scratch_ae.optimizers import make_optimizer
     X = common.load_mnist_train(spec.get("limit"))
+    if spec.get("warmup_steps"):  # as in the epoch runs: Numba's cached loops loaded, BLAS threads started
+        throwaway = _scratch_model(dict(spec, seed=spec["seed"] + 1))
+        _scratch_trainer(throwaway, spec).fit(X[:spec["warmup_steps"] * spec["batch"]])
+        del throwaway
     model = _scratch_model(spec)
     optimizer = make_optimizer("adam", LR)
     params = model.parameters()

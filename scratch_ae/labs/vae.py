@@ -29,9 +29,10 @@
 
 Recipe (full mode): Adam 1e-3 with a cosine decay to 0 applied per step (scratch_ae.schedules.Cosine),
 batch 100, 40 epochs (the 2-D model: 20), no KL warm-up; the coloured models 5 epochs each, batch 128,
-Adam 1e-3 (the conv autoencoder with the colored-denoise lab's weight decay 1e-5).  Budget: about
-15-25 minutes on 2 cores, half of it the coloured models and a third the k = 5000 importance sampling
-of 2,000 test images (all 10,000 would take 6-12 minutes more: `is_images=10000`).
+Adam 1e-3 (the conv autoencoder with the colored-denoise lab's weight decay 1e-5).  Chosen to fit a
+lab budget of about half an hour on 2 cores (measured times: benchmarks/RESULTS.md, and `seconds` in
+results.json); the k = 5000 importance sampling is the costliest evaluation (5000 decoder passes per
+image), hence 2,000 test images by default (`is_images=10000` for all of them).
 benchmarks/vae_recipe_search.py is the long run toward 86.76 (benchmarks/RESULTS.md).
 
 Quick mode (< 60 s): labs.common's 2,000 / 500 image subsets (200 of the training images held out),
@@ -112,9 +113,9 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     n_is = min(int(is_images or (QUICK_IS_IMAGES if quick else IS_IMAGES)), X_test.shape[0])
     figures = os.path.join(out_dir, "figures")
 
+    lap("data")
     # (a) the 784-200-200-50 VAE: train, then nats per test image
     model, history = _train_dense(X_train, X_val, LATENT, epochs, backend, seed, progress)
-    lap("data")
     main_row = _likelihood_row(f"VAE {'-'.join(map(str, SIZES))}-{LATENT} (this run)", model, X_test, n_is, k,
                                history, epochs)
     lap("(a) 50-D model: training and evaluation")
