@@ -116,8 +116,10 @@ class Trainer:
                         "diverged": False, "initial_loss": None}
         self._stop_requested = False
         self._start = (0, 0, 0.0)  # epoch, step, loss sum so far (set by resume)
-        self._best = None  # (val_loss, host copy of parameters): early stopping's best
-        self._finite_best = None  # (score, copy of parameters, epoch): what a diverging run falls back to
+        # (score, copy of the parameters, epoch): the best epoch so far by validation loss (by training loss
+        # without validation data), or the initial weights with epoch None; early stopping restores it
+        # at the end, a diverging run falls back to it.
+        self._best = None
         self._wait = 0
         self.resume_extra = {}  # JSON-able extras saved with a resumable checkpoint (the CLI stores its config)
 
@@ -142,7 +144,7 @@ class Trainer:
         stochastic = model.stochastic_
         start_epoch, start_step, start_sum = self._start
         if start_epoch == 0 and start_step == 0:
-            self._finite_best = (None, self._snapshot(), None)  # the initial weights, until an epoch ends finite
+            self._best = (None, self._snapshot(), None)  # the initial weights, until an epoch ends finite
         if self.history["initial_loss"] is None and self.divergence_factor is not None:
             self.history["initial_loss"] = self._initial_loss(X_train, n)
         bar = _Progress(self.progress, self.epochs, steps, start_epoch, start_step)
@@ -181,10 +183,8 @@ class Trainer:
                 self.history["val_loss"].append(val_loss)
                 self.history["epoch_seconds"].append(time.perf_counter() - t0)
                 bar.end_epoch(epoch, train_loss, val_loss, self.history["epoch_seconds"][-1])
-                score = val_loss if val_loss is not None and math.isfinite(val_loss) else train_loss
-                if self._finite_best[0] is None or score < self._finite_best[0]:
-                    self._finite_best = (score, self._snapshot(), epoch + 1)
-                stop = self._early_stopping(epoch, val_loss)
+                improved = self._track_best(train_loss if X_val is None else val_loss, epoch)
+                stop = self._early_stopping(epoch, val_loss, improved)
                 for callback in self.callbacks:
                     callback(self, epoch)
                 if self.resume_path is not None and epoch + 1 < self.epochs and not stop:
@@ -194,7 +194,7 @@ class Trainer:
         bar.close()
         if self.history["stop_reason"] and self.history["diverged"]:
             warnings.warn(self.history["stop_reason"], DivergenceWarning, stacklevel=2)
-        elif self._best is not None:
+        elif self.patience is not None and self._best[2] is not None:
             self._restore(self._best[1])
         if self.resume_path is not None and os.path.exists(self.resume_path):
             os.remove(self.resume_path)
@@ -230,7 +230,7 @@ class Trainer:
                     f"{self.divergence_factor:g} times the initial loss {initial:.4g}")
         else:
             what = f"the training loss became {train_loss} in epoch {epoch + 1}"
-        _, snapshot, best_epoch = self._finite_best
+        _, snapshot, best_epoch = self._best
         self._restore(snapshot)
         self.history["diverged"] = True
         self.history["best_epoch"] = best_epoch
@@ -261,11 +261,17 @@ class Trainer:
         return float(total) / X.shape[0]
 
     # ------------------------------------------------------------------ early stopping and snapshots
-    def _early_stopping(self, epoch, val_loss):
+    def _track_best(self, score, epoch):
+        """Keep a copy of the weights when this epoch's finite `score` is the best so far; True if it is."""
+        if not math.isfinite(score) or (self._best[0] is not None and not score < self._best[0]):
+            return False
+        self._best = (score, self._snapshot(), epoch + 1)
+        return True
+
+    def _early_stopping(self, epoch, val_loss, improved):
         if self.patience is None or val_loss is None or not math.isfinite(val_loss):
             return False
-        if self._best is None or val_loss < self._best[0]:
-            self._best = (val_loss, self.model.state_arrays())
+        if improved:
             self.history["best_epoch"] = epoch + 1
             self._wait = 0
             return False
@@ -299,14 +305,11 @@ class Trainer:
         """Write model, optimizer state and loop position to `resume_path` (atomically)."""
         arrays = {f"model.{k}": v for k, v in self.model.state_arrays().items()}
         arrays.update({f"optimizer.{k}": self.model.backend_.to_numpy(v) for k, v in self.optimizer.state_arrays().items()})
-        if self._best is not None:
-            arrays.update({f"best.{k}": v for k, v in self._best[1].items()})
-        score, snapshot, best_epoch = self._finite_best
-        arrays.update({f"finite_best.{k}": self.model.backend_.to_numpy(v) for k, v in snapshot.items()})
+        score, snapshot, best_epoch = self._best
+        arrays.update({f"best.{k}": self.model.backend_.to_numpy(v) for k, v in snapshot.items()})
         config = {"model": self.model.config(), "epoch": epoch, "step": step, "loss_sum": loss_sum,
                   "optimizer_t": self.optimizer.t, "history": self.history, "wait": self._wait,
-                  "best_val_loss": None if self._best is None else self._best[0],
-                  "finite_best": [score, best_epoch], **self.resume_extra}
+                  "best": [score, best_epoch], **self.resume_extra}
         save_arrays(self.resume_path, arrays, config)
 
     def load_resume(self, path):
@@ -315,11 +318,10 @@ class Trainer:
         group = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         self.model.load_state_arrays(group("model."), source=f"resume checkpoint {str(path)!r}")
         self.optimizer.load_state_arrays(group("optimizer."), config["optimizer_t"], self.model.parameters())
-        best = group("best.")
-        self._best = (config["best_val_loss"], best) if best else None
         self._wait = config["wait"]
-        score, best_epoch = config.get("finite_best", [None, None])
-        self._finite_best = (score, group("finite_best.") or self._snapshot(), best_epoch)
+        # Files written before the best epoch was kept in one place say "best_val_loss" instead.
+        score, best_epoch = config.get("best", [config.get("best_val_loss"), config["history"].get("best_epoch")])
+        self._best = (score, group("best.") or self._snapshot(), best_epoch)
         self.history = {"diverged": False, "initial_loss": None, **config["history"]}
         self._start = (config["epoch"], config["step"], config["loss_sum"])
         return config
