@@ -137,6 +137,7 @@ class ConvAutoencoder(AutoencoderBase):
         conv = dict(init=self.init, rng=rng, xp=xp, dtype=dtype)
 
         encoder, sizes, self.pools_ = [Reshape(shape)], [shape[1:]], []  # sizes[i]: encoder stage i's input
+        self.pool_shapes_ = []  # per pool: ((C, H, W) it reads, (C, H, W) it returns)
         c_in, (H, W) = shape[0], shape[1:]
         for i, c_out in enumerate(channels):
             stride = 2 if self.downsample == "stride" else 1
@@ -147,7 +148,9 @@ class ConvAutoencoder(AutoencoderBase):
                 pool = MaxPool2d(2, xp=xp)
                 encoder.append(pool)
                 self.pools_.append(pool)
+                pool_in = (c_out, H, W)
                 H, W = conv_output_size(H, 2, 2, 0), conv_output_size(W, 2, 2, 0)
+                self.pool_shapes_.append((pool_in, (c_out, H, W)))
                 if min(H, W) < 1:
                     raise ValueError(f"input_shape {shape} is too small for {len(channels)} pooled stages")
             sizes.append((H, W))  # stage i's output size: the next stage's input
@@ -229,11 +232,7 @@ class ConvAutoencoder(AutoencoderBase):
         """Argmax positions the unpooling decoder reads, per pool (0 for the 'deconv' decoder)."""
         if self.decoder == "deconv":
             return []
-        sizes, (H, W) = [], self.image_shape[1:]
-        for c_out in [int(c) for c in self.channels]:
-            H, W = H // 2, W // 2  # 'same' convolutions keep the size, each pool halves it (floor)
-            sizes.append(c_out * H * W)
-        return sizes
+        return [int(np.prod(pooled)) for _, pooled in self.pool_shapes_]
 
     @property
     def code_size(self):
@@ -252,14 +251,12 @@ class ConvAutoencoder(AutoencoderBase):
             return super()._decode(code)
         B, start = code.shape[0], self.maps_size
         maps = code[:, :start]
-        H, W = self.image_shape[1:]
-        for pool, size, c in zip(self.pools_, self.switch_sizes, [int(c) for c in self.channels]):
-            pool_in = (B, c, H, W)
-            H, W = H // 2, W // 2
+        for pool, (pool_in, pooled) in zip(self.pools_, self.pool_shapes_):
+            size = int(np.prod(pooled))
             window = pool.kernel_size[0] * pool.kernel_size[1]
             switches = self.xp.clip(self.xp.rint(code[:, start:start + size]), 0, window - 1)
-            pool.argmax = switches.astype(np.int8 if window <= 127 else np.int32).reshape(B, c, H, W)
-            pool.input_shape = pool_in
+            pool.argmax = switches.astype(np.int8 if window <= 127 else np.int32).reshape(B, *pooled)
+            pool.input_shape = (B, *pool_in)
             start += size
         return super()._decode(self.xp.ascontiguousarray(maps))
 
