@@ -203,16 +203,16 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     if cfg["patience"] is not None and not cfg["val_fraction"]:
         raise ValueError("argument --patience: early stopping needs validation data; give --val-fraction > 0")
     from .data.datasets import IMAGE_SHAPES
+    from .data.sources import check_name
     from .schedules import make_schedule
     notes = []
-    # Refuse contradictions before the data is loaded: the model is built once here on the
-    # dataset's known image shape, and again below on the data itself.
-    build_model({**cfg, "backend": "numpy"}, IMAGE_SHAPES.get(cfg["dataset"], (28, 28)), notes)
+    check_name(cfg["dataset"])
+    image_shape = IMAGE_SHAPES[cfg["dataset"]]  # the shape load_dataset gives this dataset's images
+    model = build_model(cfg, image_shape, notes)  # refuses contradicting options before the data is loaded
     make_schedule(cfg["lr_schedule"])
-    X, X_val, test, image_shape = load_split(cfg)
     noise = noise_spec(cfg)
     corrupt = parse_corruption(noise, image_shape) if noise else None  # validates the spec before any work
-    model = build_model(cfg, image_shape)
+    X, X_val, test, _ = load_split(cfg)
     optimizer = make_optimizer(cfg["optimizer"], cfg["lr"], cfg["weight_decay"])
     resume_path = os.path.join(out_dir, "resume.npz")
     trainer = Trainer(model, optimizer, epochs=cfg["epochs"], batch_size=cfg["batch_size"], noise=corrupt,
