@@ -2,6 +2,7 @@
 
     python benchmarks/vae_recipe_search.py --epochs 300 --tag cosine300     # in the background: nohup ... &
     python benchmarks/vae_recipe_search.py --evaluate /tmp/vae-recipe/cosine300/model.npz --tag cosine300-eval
+    python benchmarks/vae_recipe_search.py --init-from MODEL.npz --lr 5e-4 --seed 1 --epochs 600 --tag restart
 
 The network is the IWAE paper's one-stochastic-layer MNIST VAE (784-200-200-50, mirrored decoder,
 Bernoulli likelihood, k = 1 training) on scratch_ae's `VariationalAutoencoder` (ReLU hidden units,
@@ -50,6 +51,9 @@ def parse(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only (a smoke test)")
     p.add_argument("--checkpoint-dir", type=Path, default=Path("/tmp/vae-recipe"))
     p.add_argument("--evaluate", type=Path, default=None, help="skip training: evaluate this checkpoint")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from this checkpoint's weights (a warm restart: a new cosine cycle from --lr, "
+                        "a fresh Adam state; use another --seed for fresh batch orders and binarisations)")
     p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/vae-recipe-<tag>.json")
     return p.parse_args(argv)
 
@@ -93,8 +97,13 @@ def main(argv=None):
         model = VariationalAutoencoder.load(args.evaluate)
         report["evaluated_checkpoint"] = str(args.evaluate)
     else:
-        model = VariationalAutoencoder(sizes=(784, 200, 200), latent=50, activation=args.activation, lr=args.lr,
-                                       batch_size=args.batch, epochs=args.epochs, seed=args.seed)
+        if args.init_from is not None:
+            # Trainer.fit trains the weights the model holds (VariationalAutoencoder.fit would rebuild them).
+            model = VariationalAutoencoder.load(args.init_from)
+            report["recipe"]["init_from"] = str(args.init_from)
+        else:
+            model = VariationalAutoencoder(sizes=(784, 200, 200), latent=50, activation=args.activation, lr=args.lr,
+                                           batch_size=args.batch, epochs=args.epochs, seed=args.seed)
         monitor = []
         report["monitor"] = monitor
         t_start = time.perf_counter()
