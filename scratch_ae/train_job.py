@@ -344,16 +344,20 @@ def write_vae_figures(model, history, test, image_shape, fig_dir, metrics, seed)
 
 
 def write_conv_filters(model, fig_dir):
-    """The first encoder convolution's kernels and the last decoder transposed convolution's, one grid each."""
+    """The first encoder convolution's kernels and the last decoder convolution's, one grid each."""
     from .layers import Conv2d, ConvTranspose2d
     from .plots import plot_filters
     first = next(layer for layer in model.encoder_.layers if isinstance(layer, Conv2d))
-    last = [layer for layer in model.decoder_.layers if isinstance(layer, ConvTranspose2d)][-1]
+    last = [layer for layer in model.decoder_.layers if isinstance(layer, (Conv2d, ConvTranspose2d))][-1]
+    kind = "transposed convolution" if isinstance(last, ConvTranspose2d) else "convolution"
     for name, layer, which in (("filters.png", first, "first encoder convolution"),
-                               ("decoder_filters.png", last, "last decoder transposed convolution")):
+                               ("decoder_filters.png", last, f"last decoder {kind}")):
         W = model.backend_.to_numpy(layer.params["W"])
-        # Conv2d W is (out, in, kH, kW): one filter per output channel, drawn over its input channels;
-        # ConvTranspose2d W is (in, out, kH, kW): one filter per input channel, drawn over its outputs.
+        # Encoder: Conv2d W is (out, in, kH, kW), one filter per output channel, drawn over its input
+        # channels.  Decoder: ConvTranspose2d W is (in, out, kH, kW), one filter per input channel drawn
+        # over the output (the picture it paints); a decoder Conv2d is read the same way, axes swapped.
+        if layer is last and isinstance(last, Conv2d):
+            W = W.transpose(1, 0, 2, 3)
         n, channels, kH, kW = W.shape
         shape = (kH, kW) if channels != 3 else (3, kH, kW)
         columns = W[:, :1] if channels not in (1, 3) else W

@@ -5,7 +5,7 @@ The encoder is conv(1->16, 3x3, 'same') + ReLU + 2x2 max-pool, conv(16->8) + ReL
 (scratch_ae/models/conv.py):
 
 * deconv+unpool: max-unpooling through the encoder's pool positions, then a 3x3 transposed conv;
-* unpool: max-unpooling, then only a 1x1 transposed conv that mixes channels;
+* unpool: max-unpooling, then an ordinary 3x3 convolution (no transposed convolution anywhere);
 * deconv: stride-2 3x3 transposed convolutions, no unpooling.
 
 The unpooling decoders also receive every pool's argmax positions (16x14x14 + 8x7x7 window

@@ -13,8 +13,17 @@ Three decoders, picked by `decoder` (each stage undoes one encoder stage):
   restores the encoder's size exactly (learned upsampling; the only choice for "stride");
 * "deconv+unpool": MaxUnpool2d through the matching encoder pool's argmax, then
   ConvTranspose2d(k, stride 1, 'same' padding);
-* "unpool": MaxUnpool2d, then a 1x1 ConvTranspose2d that only mixes channels: every
-  spatial detail comes back through the pools' argmax positions.
+* "unpool": MaxUnpool2d, then an ordinary Conv2d(k, stride 1, 'same' padding): unpooling
+  is the only way up and the decoder holds no transposed convolution.
+
+The three names say which of the two upsampling tools a decoder uses, as the report's
+decoders do.  A stride-1 transposed convolution is a convolution with its kernel flipped
+and its channel axes swapped (derivations/convolution.md#conv-transpose), so "deconv+unpool"
+and "unpool" can represent the same functions; they differ in their layer, their weight
+layout and (PyTorch's fan-in initialisation reads different fans) their starting point.
+Some convolution after each unpooling is needed: an unpooled map is zero everywhere but
+at the argmax pixels, and a decoder that only mixes channels there (a 1x1 kernel) cannot
+draw a stroke wider than those pixels (benchmarks/RESULTS.md, 'lab conv at full size').
 
 The unpooling decoders read where each pool's maximum was, so their code is the pooled
 maps *and* the argmax positions (`code_size` counts both; `transform` returns both,
@@ -169,9 +178,11 @@ class ConvAutoencoder(AutoencoderBase):
                 decoder.append(ConvTranspose2d(channels[i], outs[i], k, stride=2, padding=(pH, pW),
                                                output_padding=(opH, opW), **conv))
             else:
-                kernel = k if self.decoder == "deconv+unpool" else 1
                 decoder.append(MaxUnpool2d(self.pools_[i]))
-                decoder.append(ConvTranspose2d(channels[i], outs[i], kernel, stride=1, padding=kernel // 2, **conv))
+                if self.decoder == "deconv+unpool":
+                    decoder.append(ConvTranspose2d(channels[i], outs[i], k, stride=1, padding=k // 2, **conv))
+                else:
+                    decoder.append(Conv2d(channels[i], outs[i], k, stride=1, padding=k // 2, **conv))
             H, W = target
             if i > 0:
                 decoder.append(make_activation(act))
