@@ -53,23 +53,47 @@ def _gather(grid, argmax, kernel_size, stride, xp):
 # without a copy; outputs and the argmax go out as (B, C, H, W) views of channels-last memory.
 def _maxpool_nhwc_loop(x, kH, kW, sH, sW, best, argmax):
     """best[n, p, q, c] = max of the window, argmax = its first row-major index k (a NaN wins)."""
+    # Plain element indexing throughout (no row views in the loops), channels innermost so
+    # the compiler vectorises over c; the comparison is a branch-free select.
     B, H_out, W_out, C = best.shape
+    if kH == 2 and kW == 2:
+        # the common 2x2 window written out: the four reads and three selects stay in registers
+        for n in range(B):
+            for p in range(H_out):
+                u0 = p * sH
+                for q in range(W_out):
+                    v0 = q * sW
+                    for c in range(C):
+                        m, a = x[n, u0, v0, c], 0
+                        val = x[n, u0, v0 + 1, c]
+                        if (val > m) | (val != val):
+                            m, a = val, 1
+                        val = x[n, u0 + 1, v0, c]
+                        if (val > m) | (val != val):
+                            m, a = val, 2
+                        val = x[n, u0 + 1, v0 + 1, c]
+                        if (val > m) | (val != val):
+                            m, a = val, 3
+                        best[n, p, q, c] = m
+                        argmax[n, p, q, c] = a
+        return
     for n in range(B):
         for p in range(H_out):
+            u0 = p * sH
             for q in range(W_out):
-                first = x[n, p * sH, q * sW]
-                m = best[n, p, q]
-                a = argmax[n, p, q]
+                v0 = q * sW
                 for c in range(C):
-                    m[c] = first[c]
-                    a[c] = 0
+                    best[n, p, q, c] = x[n, u0, v0, c]
+                    argmax[n, p, q, c] = 0
                 for k in range(1, kH * kW):
-                    i, j = k // kW, k % kW
-                    v = x[n, p * sH + i, q * sW + j]
+                    u, v = u0 + k // kW, v0 + k % kW
                     for c in range(C):
-                        if v[c] > m[c] or v[c] != v[c]:  # strict: on a tie the earlier offset keeps it
-                            m[c] = v[c]
-                            a[c] = k
+                        val = x[n, u, v, c]
+                        m = best[n, p, q, c]
+                        # strict: on a tie the earlier offset keeps it; a NaN always takes over
+                        if (val > m) | (val != val):
+                            best[n, p, q, c] = val
+                            argmax[n, p, q, c] = k
 
 
 def _route_nhwc_loop(values, argmax, kH, kW, sH, sW, out):
@@ -77,6 +101,28 @@ def _route_nhwc_loop(values, argmax, kH, kW, sH, sW, out):
     B, H_out, W_out, C = values.shape
     H_in, W_in = out.shape[1], out.shape[2]
     one, zero = values.dtype.type(1), values.dtype.type(0)
+    if sH == kH and sW == kW:
+        # Windows that tile the input: every pixel lies in at most one window, so the reference's
+        # zero-then-add-per-offset collapses to one write per pixel, 0 + value * [argmax == k]
+        # (the same two operations, so the same bits, -0 and inf * 0 included); the pixels past
+        # the last window are 0.
+        for n in range(B):
+            for p in range(H_out):
+                for i in range(kH):
+                    u = p * sH + i
+                    for q in range(W_out):
+                        for j in range(kW):
+                            v, k = q * sW + j, i * kW + j
+                            for c in range(C):
+                                out[n, u, v, c] = zero + values[n, p, q, c] * (one if argmax[n, p, q, c] == k else zero)
+                    for v in range(W_out * sW, W_in):
+                        for c in range(C):
+                            out[n, u, v, c] = zero
+            for u in range(H_out * sH, H_in):
+                for v in range(W_in):
+                    for c in range(C):
+                        out[n, u, v, c] = zero
+        return
     for n in range(B):
         for u in range(H_in):
             for v in range(W_in):
@@ -86,29 +132,39 @@ def _route_nhwc_loop(values, argmax, kH, kW, sH, sW, out):
             i, j = k // kW, k % kW
             for p in range(H_out):
                 for q in range(W_out):
-                    src = values[n, p, q]
-                    a = argmax[n, p, q]
-                    dst = out[n, p * sH + i, q * sW + j]
+                    u, v = p * sH + i, q * sW + j
                     for c in range(C):
-                        dst[c] += src[c] * (one if a[c] == k else zero)
+                        out[n, u, v, c] += values[n, p, q, c] * (one if argmax[n, p, q, c] == k else zero)
 
 
 def _gather_nhwc_loop(grid, argmax, kH, kW, sH, sW, out):
     """out[n, p, q, c] = 0 + sum over k of grid[n, p*sH + i, q*sW + j, c] * [argmax == k], k in order."""
     B, H_out, W_out, C = out.shape
     one, zero = out.dtype.type(1), out.dtype.type(0)
+    if kH == 2 and kW == 2:
+        # the common 2x2 window written out: the sum stays in a register, same terms in the same order
+        for n in range(B):
+            for p in range(H_out):
+                u0 = p * sH
+                for q in range(W_out):
+                    v0 = q * sW
+                    for c in range(C):
+                        a = argmax[n, p, q, c]
+                        acc = zero + grid[n, u0, v0, c] * (one if a == 0 else zero)
+                        acc += grid[n, u0, v0 + 1, c] * (one if a == 1 else zero)
+                        acc += grid[n, u0 + 1, v0, c] * (one if a == 2 else zero)
+                        acc += grid[n, u0 + 1, v0 + 1, c] * (one if a == 3 else zero)
+                        out[n, p, q, c] = acc
+        return
     for n in range(B):
         for p in range(H_out):
             for q in range(W_out):
-                dst = out[n, p, q]
-                a = argmax[n, p, q]
                 for c in range(C):
-                    dst[c] = zero
+                    out[n, p, q, c] = zero
                 for k in range(kH * kW):
-                    i, j = k // kW, k % kW
-                    src = grid[n, p * sH + i, q * sW + j]
+                    u, v = p * sH + k // kW, q * sW + k % kW
                     for c in range(C):
-                        dst[c] += src[c] * (one if a[c] == k else zero)
+                        out[n, p, q, c] += grid[n, u, v, c] * (one if argmax[n, p, q, c] == k else zero)
 
 
 MAXPOOL_NHWC_LOOP = CompiledLoop(_maxpool_nhwc_loop)
