@@ -16,10 +16,10 @@ rng = np.random.default_rng(7)
 
 # (channels, kernel, stride, padding): both sides of MIN_CHANNELS_LAST, odd sizes, stride 2, 2x3 kernels
 CASES = [(3, (3, 3), 2, 1), (8, (3, 3), 2, 1), (16, (3, 3), 1, 1), (9, (2, 3), (2, 1), (1, 2)), (8, 1, 1, 0),
-         (12, (3, 2), 3, 0), (1, (3, 3), 1, 1)]
+         (12, (3, 2), 3, 0), (1, (3, 3), 1, 1), (1, (2, 3), (2, 1), (1, 2))]
 # (C_in, C_out, kernel, stride, padding, output_padding) for the transposed convolution
 T_CASES = [(16, 32, 3, 2, 1, 1), (32, 3, 3, 2, 1, 1), (8, 16, 3, 1, 1, 0), (16, 1, 3, 1, 1, 0), (4, 9, (2, 3), (2, 3), (1, 0), (1, 2)),
-           (10, 12, (3, 2), 3, 0, 2)]
+           (10, 12, (3, 2), 3, 0, 2), (5, 1, (3, 2), 2, (1, 0), 1)]
 
 
 def case_id(case):
@@ -250,6 +250,31 @@ def test_maxpool_and_unpool_fast_paths_equal_the_reference_bit_for_bit(case, dty
     for key, got in results.items():
         for a, b in zip(got, ref):
             np.testing.assert_array_equal(a, b, err_msg=str(key))
+
+
+# ---------------------------------------------------------------------------- ReLU: bit for bit, layout kept
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_fast_path_equals_the_reference_bit_for_bit_and_keeps_the_layout(dtype, kernel):
+    x = rng.standard_normal((3, 5, 4, 6)).astype(dtype)
+    x[0, 0, 0, :3] = [np.nan, -0.0, 0.0]
+    x[1, 1, 1, :2] = [np.inf, -np.inf]
+    G = rng.standard_normal(x.shape).astype(dtype)
+    G[2, 2, 2, :2] = [np.nan, np.inf]
+    cases = {"nchw": (x, G), "nhwc-view": (channels_last_view(x), channels_last_view(G)),
+             "mixed layouts": (channels_last_view(x), G), "strided": (x[:, :, ::2], G[:, :, ::2])}
+    for name, (xx, GG) in cases.items():
+        results = {}
+        for kname in ("reference", "compiled"):
+            kernel(kname)
+            relu = ReLU()
+            with np.errstate(invalid="ignore"):  # -inf * 0 in the reference's masked product
+                out = relu.forward(xx)
+                dx = relu.backward(GG)
+            results[kname] = (out, dx)
+        for a, b in zip(results["compiled"], results["reference"]):
+            assert a.strides == b.strides, name
+            np.testing.assert_array_equal(a, b, err_msg=name)
+            assert (np.signbit(a) == np.signbit(b)).all(), name  # -0 stays -0
 
 
 # ---------------------------------------------------------------------------- a whole network
