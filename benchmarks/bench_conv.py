@@ -444,6 +444,13 @@ VARIANTS = {
     "no-chunks": {"CHUNK_BYTES": 1 << 60},           # each transient matrix whole, as one product
     "chunks-1MiB": {"CHUNK_BYTES": 1 << 20},
     "chunks-4MiB": {"CHUNK_BYTES": 4 << 20},
+    "chunks-512KiB": {"CHUNK_BYTES": 512 << 10},
+    "chunks-256KiB": {"CHUNK_BYTES": 256 << 10},
+    "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
+    "cached-cols": {"RECOMPUTE_COLS": False},          # a Conv2d keeps its whole im2col matrix for the backward
+    "cached-cols-16MiB": {"RECOMPUTE_COLS": False, "CHUNK_BYTES": 16 << 20},
+    "recompute-16MiB": {"RECOMPUTE_COLS": True, "CHUNK_BYTES": 16 << 20},
+    "recompute-512KiB": {"RECOMPUTE_COLS": True, "CHUNK_BYTES": 512 << 10},
     "channels-last-from-1": {"MIN_CHANNELS_LAST": 1},  # channels last even for the data's 1 or 3 channels
     "reference": {"KERNEL": "reference"},            # the readable NumPy path
 }

@@ -95,6 +95,23 @@ def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, k
         assert_close(a, b, np.float64, f"chunk {chunk_bytes}")
 
 
+@pytest.mark.parametrize("recompute", [False, True])
+def test_conv2d_gives_the_same_results_whether_it_keeps_or_rebuilds_its_im2col_matrix(recompute, kernel, monkeypatch):
+    """im2col.RECOMPUTE_COLS: the backward builds the matrix again, chunk by chunk, instead of keeping it."""
+    x = rng.standard_normal((5, 8, 9, 9))
+    G = rng.standard_normal((5, 6, 5, 5))
+    results = []
+    for setting, chunk in ((False, 1 << 40), (recompute, 3000)):
+        monkeypatch.setattr(im2col_module, "RECOMPUTE_COLS", setting)
+        monkeypatch.setattr(im2col_module, "CHUNK_BYTES", chunk)
+        conv = Conv2d(8, 6, 3, 2, 1, rng=np.random.default_rng(13), dtype=np.float64)
+        out = conv.forward(channels_last_view(x))
+        assert conv._fast[1] == ("recompute" if setting else True)
+        results.append([out, conv.backward(G)] + [v.copy() for v in conv.grads.values()])
+    for a, b in zip(*results):
+        assert_close(a, b, np.float64, f"recompute={recompute}")
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_col2im_nhwc_equals_the_reference_bit_for_bit(case, with_bias):

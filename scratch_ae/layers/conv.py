@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from . import im2col as im2col_module
 from .base import Layer
 from .im2col import (Scratch, batch_chunks, channels_last, col2im, col2im_nhwc, conv_output_size,
                      conv_transpose_output_size, fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, transient)
@@ -193,11 +194,23 @@ class Conv2d(_ConvBase):
     # reference's cols, transposed, and W_r = W_mat.  Either matrix gets one more column of
     # ones, and the kernel the bias as one more column, [W_r | b]: the product then adds the
     # bias, and the weight-gradient product's last column, G^T 1, is grad_b; neither needs
-    # a pass of its own over the (B H_out W_out, C_out) output or its gradient.
+    # a pass of its own over the (B H_out W_out, C_out) output or its gradient.  Channels last
+    # with im2col.RECOMPUTE_COLS, the matrix is never whole: the forward builds and multiplies it a
+    # chunk of images at a time and keeps only x; the backward builds each chunk again.
     def _forward_fast(self, x, W, b):
         B, C_out, H_out, W_out = self.output_shape(x.shape)
         last = channels_last(self.in_channels)
         n, K = B * H_out * W_out, W[0].size
+        if last and im2col_module.RECOMPUTE_COLS:  # im2col + product a chunk at a time; keep only x
+            x4, rows = nhwc(x), H_out * W_out
+            Wb = np.concatenate([W.transpose(0, 2, 3, 1).reshape(C_out, K), b[:, None]], axis=1).T
+            out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
+            for n0, n1 in batch_chunks(B, rows * (K + 1) * x.dtype.itemsize):
+                cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
+                                     out=transient(((n1 - n0) * rows, K + 1), x.dtype), ones=True)
+                np.matmul(cols_t, Wb, out=out[n0:n1].reshape(-1, C_out))
+            self.cols, self.x_shape, self._fast = None, x.shape, (x4, "recompute")
+            return nchw_view(out)
         if last:
             cols_t = im2col_nhwc(nhwc(x), self.kernel_size, self.stride, self.padding,
                                  out=self._scratch.get("cols_t", (n, K + 1), x.dtype), ones=True)
@@ -216,6 +229,8 @@ class Conv2d(_ConvBase):
     def _backward_fast(self, grad_out, W):
         cols_t, last = self._fast
         C_out = self.out_channels
+        if last == "recompute":
+            return self._backward_recompute(grad_out, W, cols_t)
         G = nhwc(grad_out).reshape(-1, C_out)    # (B H_out W_out, C_out)
         B, C_in, H_in, W_in = self.x_shape
         (kH, kW), K = self.kernel_size, W[0].size
@@ -238,6 +253,31 @@ class Conv2d(_ConvBase):
             return nchw_view(dx)
         d_cols = np.matmul(W.reshape(C_out, K).T, G.T)
         return col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, np)
+
+    def _backward_recompute(self, grad_out, W, x4):
+        """The channels-last backward when the forward kept only x (im2col.RECOMPUTE_COLS): per chunk of
+        images, im2col again, [grad_W_r | grad_b] += G^T [cols | 1], then d_cols^T = G W_r and col2im."""
+        C_out = self.out_channels
+        G = nhwc(grad_out).reshape(-1, C_out)
+        B, H_in, W_in, C_in = x4.shape
+        K, rows = W[0].size, G.shape[0] // B
+        W_r = W.transpose(0, 2, 3, 1).reshape(C_out, K)
+        dx = np.empty((B, H_in, W_in, C_in), dtype=G.dtype) if self.need_input_grad else None
+        grad_Wb = None
+        for n0, n1 in batch_chunks(B, rows * (2 * K + 1) * G.dtype.itemsize):
+            m = (n1 - n0) * rows
+            buf = transient((m * (2 * K + 1),), G.dtype)  # the chunk's cols and d_cols, one buffer
+            cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
+                                 out=buf[:m * (K + 1)].reshape(m, K + 1), ones=True)
+            part = np.matmul(G[n0 * rows:n1 * rows].T, cols_t)
+            grad_Wb = part if grad_Wb is None else np.add(grad_Wb, part, out=grad_Wb)
+            if dx is not None:
+                d_cols_t = np.matmul(G[n0 * rows:n1 * rows], W_r, out=buf[m * (K + 1):].reshape(m, K))
+                col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
+                            out=dx[n0:n1])
+        self._grad("W")[...] = grad_Wb[:, :K].reshape(C_out, *self.kernel_size, C_in).transpose(0, 3, 1, 2)
+        self._grad("b")[...] = grad_Wb[:, K]
+        return None if dx is None else nchw_view(dx)
 
     def config(self):
         return self._config("conv2d")

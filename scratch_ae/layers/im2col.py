@@ -189,7 +189,13 @@ _TRANSIENT = threading.local()
 # The layers run their transient matrices a few images at a time, each piece at most this many
 # bytes (and at least one image): the piece a product writes is still in cache when col2im (or
 # the next product) reads it, and the transient buffer stays this small.
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 1 << 20
+
+# Channels-last convolutions (C_in >= MIN_CHANNELS_LAST): False keeps the forward's whole im2col
+# matrix for the weight gradient; True keeps only the input and builds the matrix again in the
+# backward, a chunk at a time, so that neither pass streams the whole matrix through memory
+# (a chunk is still in cache when its products read it).
+RECOMPUTE_COLS = True
 
 
 def batch_chunks(batch, bytes_per_image):
