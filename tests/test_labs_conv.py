@@ -14,6 +14,7 @@ def test_conv_lab_quick_compares_the_three_decoders_and_the_small_code(tmp_path)
     assert rows["deconv"]["code_size"] == rows["deconv"]["pooled_values"] == 8 * 7 * 7
     assert rows["unpool"]["code_size"] == 392 + 16 * 14 * 14 + 392 > rows["unpool"]["pooled_values"]
     assert rows["small code, deconv"]["code_size"] == 72 <= 128
+    assert [row["loss"] for row in rows.values()] == ["mse", "mse", "mse", "bce"]
     for row in rows.values():
         assert 0 < row["test_sse_per_image"] < 300 and 0 < row["test_bce_per_pixel"] < 1
     figures = tmp_path / "figures"

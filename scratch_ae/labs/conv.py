@@ -11,7 +11,11 @@ The encoder is conv(1->16, 3x3, 'same') + ReLU + 2x2 max-pool, conv(16->8) + ReL
 The unpooling decoders also receive every pool's argmax positions (16x14x14 + 8x7x7 window
 indices), so their code is larger than the pooled maps: the table's `code_size` counts what each
 decoder reads.  A fourth row, the small-code network, pools three times (channels 16, 8, 8:
-8x3x3 = 72 values, deconv decoder) to ask what a code of at most 128 values can do.
+8x3x3 = 72 values, deconv decoder) to ask what a code of at most 128 values can do.  It is
+trained with BCE, as the tutorial that reports this size trains it: with MSE through the sigmoid
+it settles on an all-black output in the first epoch and never leaves it (benchmarks/RESULTS.md,
+'lab conv at full size, 2026-12-02'), because once every output sits near 0 the sigmoid's slope
+there scales the MSE gradient down to almost nothing, while BCE's gradient is (output - target).
 
 Budget as in the report: 8 epochs, Adam lr 1e-3, batch 100, MSE, sigmoid output, seed 0.
 Quick mode: labs.common's 2,000 / 500 image subset, 1 epoch.
@@ -28,7 +32,7 @@ EPOCHS, QUICK_EPOCHS = 8, 1
 VARIANTS = (("deconv+unpool", dict(channels=(16, 8), decoder="deconv+unpool")),
             ("unpool", dict(channels=(16, 8), decoder="unpool")),
             ("deconv", dict(channels=(16, 8), decoder="deconv")),
-            ("small code, deconv", dict(channels=(16, 8, 8), decoder="deconv")))
+            ("small code, deconv", dict(channels=(16, 8, 8), decoder="deconv", loss="bce")))
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, variants=None):
@@ -43,11 +47,11 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     rows, image_rows, labels, histories = [], [test.images[:10]], ["test images"], {}
     errors = [None]
     for name, kwargs in chosen:
-        model = ConvAutoencoder(input_shape=shape, output_activation="sigmoid", loss="mse", epochs=epochs,
-                                batch_size=100, lr=1e-3, backend=backend, seed=seed, progress=progress, **kwargs)
+        model = ConvAutoencoder(input_shape=shape, output_activation="sigmoid", epochs=epochs, batch_size=100,
+                                lr=1e-3, backend=backend, seed=seed, progress=progress, **{"loss": "mse", **kwargs})
         model.fit(train.images)
         test_metrics = reconstruction_metrics(model, test.images)
-        rows.append({"decoder": name, "channels": "-".join(map(str, model.channels)),
+        rows.append({"decoder": name, "channels": "-".join(map(str, model.channels)), "loss": model.loss,
                      "code_size": model.code_size, "pooled_values": model.maps_size,
                      "train_sse_per_image": reconstruction_metrics(model, train.images)["sse_per_image"],
                      "test_sse_per_image": test_metrics["sse_per_image"],
@@ -57,8 +61,10 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
                      "train_seconds": sum(model.history_["epoch_seconds"])})
         histories[name] = model.history_
         slug = name.replace("+", "-").replace(", ", "-").replace(" ", "-")
+        unit, test_value = (("BCE", rows[-1]["test_bce_per_pixel"]) if model.loss == "bce"
+                            else ("MSE", test_metrics["mse_per_pixel"]))
         plot_loss_curves(model.history_, os.path.join(figures, f"loss_{slug}.png"), title=f"{name} decoder",
-                         ylabel="MSE per pixel", test_value=test_metrics["mse_per_pixel"], test_label="test MSE")
+                         ylabel=f"{unit} per pixel", test_value=test_value, test_label=f"test {unit}")
         write_conv_filters(model, os.path.join(figures, slug))
         recon = model.inverse_transform(model.transform(test.images[:10]))
         image_rows.append(recon)
@@ -74,10 +80,12 @@ def _write(out_dir, rows, epochs, quick, backend, seed, histories):
     notes = ("Squared error summed over an image's pixels, averaged over images; MSE and BCE per pixel. "
              "code_size counts every value the decoder reads: the unpooling decoders also receive the "
              "pools' argmax positions, so their code is larger than the pooled maps (pooled_values). "
-             f"Recipe: {epochs} epochs, Adam 1e-3, batch 100, MSE, sigmoid output, seed {seed}.")
+             f"Recipe: {epochs} epochs, Adam 1e-3, batch 100, sigmoid output, seed {seed}; the loss column says "
+             "what each model was trained on (MSE; BCE for the small code, as its tutorial trains it).")
     return write_results(out_dir, "Convolutional autoencoders: three decoders and a small code", rows,
                          extra={"recipe": {"epochs": epochs, "optimizer": "adam", "lr": 1e-3, "batch_size": 100,
-                                           "loss": "mse", "output": "sigmoid", "quick": quick, "backend": backend,
+                                           "loss": {name: kw.get("loss", "mse") for name, kw in VARIANTS},
+                                           "output": "sigmoid", "quick": quick, "backend": backend,
                                            "seed": seed},
                                 "histories": histories, "published": {"unpool_decoder_test_sse_8_epochs": 1.89}},
                          notes=notes)
