@@ -13,9 +13,10 @@ indices), so their code is larger than the pooled maps: the table's `code_size` 
 decoder reads.  A fourth row, the small-code network, pools three times (channels 16, 8, 8:
 8x3x3 = 72 values, deconv decoder) to ask what a code of at most 128 values can do.  It is
 trained with BCE, as the tutorial that reports this size trains it: with MSE through the sigmoid
-it settles on an all-black output in the first epoch and never leaves it (benchmarks/RESULTS.md,
-'lab conv at full size, 2026-12-02'), because once every output sits near 0 the sigmoid's slope
-there scales the MSE gradient down to almost nothing, while BCE's gradient is (output - target).
+it settled on an all-black output in the first epoch and stayed there, its loss constant to four
+digits for seven epochs (benchmarks/RESULTS.md, 'lab conv at full size, 2026-12-02').  Near an
+output of 0 the sigmoid's slope scales MSE's gradient down to almost nothing, while BCE's gradient
+with respect to the logits stays (output - target).
 
 Budget as in the report: 8 epochs, Adam lr 1e-3, batch 100, MSE, sigmoid output, seed 0.
 Quick mode: labs.common's 2,000 / 500 image subset, 1 epoch.
