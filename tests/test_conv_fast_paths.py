@@ -80,14 +80,15 @@ def test_im2col_nhwc_ones_adds_a_last_column_of_ones():
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 40])
-def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, kernel, monkeypatch):
+@pytest.mark.parametrize("channels", [8, 1])
+def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, channels, kernel, monkeypatch):
     """Batch chunks (im2col.CHUNK_BYTES) change only how many images each product sees at once."""
-    x = rng.standard_normal((5, 8, 9, 9)).astype(np.float64)
+    x = rng.standard_normal((5, channels, 9, 9)).astype(np.float64)
     results = []
     for size in (1 << 40, chunk_bytes):
         monkeypatch.setattr(im2col_module, "CHUNK_BYTES", size)
-        conv = Conv2d(8, 10, 3, 2, 1, rng=np.random.default_rng(11), dtype=np.float64)
-        conv_t = ConvTranspose2d(10, 8, 3, 2, 1, 0, rng=np.random.default_rng(12), dtype=np.float64)
+        conv = Conv2d(channels, 10, 3, 2, 1, rng=np.random.default_rng(11), dtype=np.float64)
+        conv_t = ConvTranspose2d(10, channels, 3, 2, 1, 0, rng=np.random.default_rng(12), dtype=np.float64)
         h = conv_t.forward(conv.forward(x))
         g = conv.backward(conv_t.backward(np.cos(h)))
         results.append([h, g] + [v.copy() for layer in (conv, conv_t) for v in layer.grads.values()])
@@ -96,17 +97,22 @@ def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, k
 
 
 @pytest.mark.parametrize("recompute", [False, True])
-def test_conv2d_gives_the_same_results_whether_it_keeps_or_rebuilds_its_im2col_matrix(recompute, kernel, monkeypatch):
-    """im2col.RECOMPUTE_COLS: the backward builds the matrix again, chunk by chunk, instead of keeping it."""
-    x = rng.standard_normal((5, 8, 9, 9))
+@pytest.mark.parametrize("channels", [8, 2])
+def test_conv2d_gives_the_same_results_whether_it_keeps_or_rebuilds_its_im2col_matrix(recompute, channels, kernel,
+                                                                                      monkeypatch):
+    """im2col.RECOMPUTE_COLS: the backward builds the matrix again, chunk by chunk, from a copy of x."""
+    x = rng.standard_normal((5, channels, 9, 9))
     G = rng.standard_normal((5, 6, 5, 5))
     results = []
     for setting, chunk in ((False, 1 << 40), (recompute, 3000)):
         monkeypatch.setattr(im2col_module, "RECOMPUTE_COLS", setting)
         monkeypatch.setattr(im2col_module, "CHUNK_BYTES", chunk)
-        conv = Conv2d(8, 6, 3, 2, 1, rng=np.random.default_rng(13), dtype=np.float64)
-        out = conv.forward(channels_last_view(x))
-        assert conv._fast[1] == ("recompute" if setting else True)
+        conv = Conv2d(channels, 6, 3, 2, 1, rng=np.random.default_rng(13), dtype=np.float64)
+        xx = channels_last_view(x).copy(order="K")
+        out = conv.forward(xx)
+        xx[...] = 0  # the caller reuses its input's memory before the backward
+        if setting:
+            assert conv._fast[1] == ("recompute" if channels >= 8 else False)  # few channels: kept
         results.append([out, conv.backward(G)] + [v.copy() for v in conv.grads.values()])
     for a, b in zip(*results):
         assert_close(a, b, np.float64, f"recompute={recompute}")

@@ -201,16 +201,8 @@ class Conv2d(_ConvBase):
         B, C_out, H_out, W_out = self.output_shape(x.shape)
         last = channels_last(self.in_channels)
         n, K = B * H_out * W_out, W[0].size
-        if last and im2col_module.RECOMPUTE_COLS:  # im2col + product a chunk at a time; keep only x
-            x4, rows = nhwc(x), H_out * W_out
-            Wb = np.concatenate([W.transpose(0, 2, 3, 1).reshape(C_out, K), b[:, None]], axis=1).T
-            out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
-            for n0, n1 in batch_chunks(B, rows * (K + 1) * x.dtype.itemsize):
-                cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
-                                     out=transient(((n1 - n0) * rows, K + 1), x.dtype), ones=True)
-                np.matmul(cols_t, Wb, out=out[n0:n1].reshape(-1, C_out))
-            self.cols, self.x_shape, self._fast = None, x.shape, (x4, "recompute")
-            return nchw_view(out)
+        if last and im2col_module.RECOMPUTE_COLS:
+            return self._forward_recompute(x, W, b)
         if last:
             cols_t = im2col_nhwc(nhwc(x), self.kernel_size, self.stride, self.padding,
                                  out=self._scratch.get("cols_t", (n, K + 1), x.dtype), ones=True)
@@ -229,7 +221,7 @@ class Conv2d(_ConvBase):
     def _backward_fast(self, grad_out, W):
         cols_t, last = self._fast
         C_out = self.out_channels
-        if last == "recompute":
+        if last == "recompute":  # cols_t is the kept copy of x, channels last
             return self._backward_recompute(grad_out, W, cols_t)
         G = nhwc(grad_out).reshape(-1, C_out)    # (B H_out W_out, C_out)
         B, C_in, H_in, W_in = self.x_shape
@@ -254,9 +246,28 @@ class Conv2d(_ConvBase):
         d_cols = np.matmul(W.reshape(C_out, K).T, G.T)
         return col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, np)
 
+    # With im2col.RECOMPUTE_COLS (channels last only: with few channels the reference's im2col costs
+    # more to build again than its small matrix costs to keep): the same products a chunk of images
+    # at a time, keeping only a copy of x (the caller may reuse its input's memory); [cols | 1] is
+    # built again in the backward.
+    def _forward_recompute(self, x, W, b):
+        B, C_out, H_out, W_out = self.output_shape(x.shape)
+        K, rows = W[0].size, H_out * W_out
+        x4 = self._scratch.get("x", (B, x.shape[2], x.shape[3], x.shape[1]), x.dtype)
+        np.copyto(x4, x.transpose(0, 2, 3, 1))
+        Wb = np.concatenate([W.transpose(0, 2, 3, 1).reshape(C_out, K), b[:, None]], axis=1).T  # (K + 1, C_out)
+        out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
+        for n0, n1 in batch_chunks(B, rows * (K + 1) * x.dtype.itemsize):
+            m = (n1 - n0) * rows
+            cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
+                                 out=transient((m, K + 1), x.dtype), ones=True)
+            np.matmul(cols_t, Wb, out=out[n0:n1].reshape(m, C_out))
+        self.cols, self.x_shape, self._fast = None, x.shape, (x4, "recompute")
+        return nchw_view(out)
+
     def _backward_recompute(self, grad_out, W, x4):
-        """The channels-last backward when the forward kept only x (im2col.RECOMPUTE_COLS): per chunk of
-        images, im2col again, [grad_W_r | grad_b] += G^T [cols | 1], then d_cols^T = G W_r and col2im."""
+        """Per chunk of images: [cols | 1] again, [grad_W_r | grad_b] += G^T [cols | 1], then d_cols^T = G W_r
+        and col2im."""
         C_out = self.out_channels
         G = nhwc(grad_out).reshape(-1, C_out)
         B, H_in, W_in, C_in = x4.shape
@@ -269,10 +280,11 @@ class Conv2d(_ConvBase):
             buf = transient((m * (2 * K + 1),), G.dtype)  # the chunk's cols and d_cols, one buffer
             cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
                                  out=buf[:m * (K + 1)].reshape(m, K + 1), ones=True)
-            part = np.matmul(G[n0 * rows:n1 * rows].T, cols_t)
+            G_c = G[n0 * rows:n1 * rows]
+            part = np.matmul(G_c.T, cols_t)
             grad_Wb = part if grad_Wb is None else np.add(grad_Wb, part, out=grad_Wb)
             if dx is not None:
-                d_cols_t = np.matmul(G[n0 * rows:n1 * rows], W_r, out=buf[m * (K + 1):].reshape(m, K))
+                d_cols_t = np.matmul(G_c, W_r, out=buf[m * (K + 1):].reshape(m, K))
                 col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
                             out=dx[n0:n1])
         self._grad("W")[...] = grad_Wb[:, :K].reshape(C_out, *self.kernel_size, C_in).transpose(0, 3, 1, 2)
