@@ -444,9 +444,12 @@ VARIANTS = {
     "no-chunks": {"CHUNK_BYTES": 1 << 60},           # each transient matrix whole, as one product
     "chunks-1MiB": {"CHUNK_BYTES": 1 << 20},
     "chunks-4MiB": {"CHUNK_BYTES": 4 << 20},
+    "chunks-2MiB": {"CHUNK_BYTES": 2 << 20},
     "chunks-512KiB": {"CHUNK_BYTES": 512 << 10},
     "chunks-256KiB": {"CHUNK_BYTES": 256 << 10},
+    "chunks-128KiB": {"CHUNK_BYTES": 128 << 10},     # one image of the pooled network per chunk
     "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
+    "whole-products": {"PER_IMAGE_MAX_MACS": 0},     # each product over the whole chunk, never image by image
     "cached-cols": {"RECOMPUTE_COLS": False},          # a Conv2d keeps its whole im2col matrix for the backward
     "cached-cols-16MiB": {"RECOMPUTE_COLS": False, "CHUNK_BYTES": 16 << 20},
     "recompute-16MiB": {"RECOMPUTE_COLS": True, "CHUNK_BYTES": 16 << 20},

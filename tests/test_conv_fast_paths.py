@@ -96,6 +96,22 @@ def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, c
         assert_close(a, b, np.float64, f"chunk {chunk_bytes}")
 
 
+@pytest.mark.parametrize("channels", [8, 1])
+def test_products_image_by_image_equal_the_whole_products(channels, kernel, monkeypatch):
+    """im2col.PER_IMAGE_MAX_MACS: one small product per image instead of one per batch, to rounding."""
+    x = rng.standard_normal((6, channels, 9, 9)).astype(np.float32)
+    results = []
+    for limit in (0, 1 << 40):
+        monkeypatch.setattr(im2col_module, "PER_IMAGE_MAX_MACS", limit)
+        conv = Conv2d(channels, 10, 3, 1, 1, rng=np.random.default_rng(14))
+        conv_t = ConvTranspose2d(10, channels, 3, 1, 1, 0, rng=np.random.default_rng(15))
+        h = conv_t.forward(conv.forward(x))
+        g = conv.backward(conv_t.backward(np.cos(h)))
+        results.append([h, g] + [v.copy() for layer in (conv, conv_t) for v in layer.grads.values()])
+    for a, b in zip(*results):
+        assert_close(a, b, np.float32, f"{channels} channels")
+
+
 @pytest.mark.parametrize("recompute", [False, True])
 @pytest.mark.parametrize("channels", [8, 2])
 def test_conv2d_gives_the_same_results_whether_it_keeps_or_rebuilds_its_im2col_matrix(recompute, channels, kernel,

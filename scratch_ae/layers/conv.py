@@ -48,6 +48,50 @@ def init_conv_weights(shape, n_bias, fan_in, init, rng, dtype=np.float32):
     return W.astype(dtype), b.astype(dtype)
 
 
+# ---------------------------------------------------------------------------- products image by image
+# The channels-last path's products, all rows (n, p, q) of some images against one small matrix,
+# run as one product per image when each image's is small (at most PER_IMAGE_MAX_MACS multiply-
+# adds): NumPy's stacked matmul calls BLAS once per image from C, and OpenBLAS runs a product that
+# small on the calling thread (its GEMM_MULTITHREAD_THRESHOLD: 4 x 65536 multiply-adds) with
+# kernels suited to it, where the whole product would wake its thread pool and hand over work
+# twice per call; for these layers that hand-over costs more than the second core gains, and on a
+# busy machine a woken thread can wait a scheduler slice for a core.  Each image's product is a
+# sub-matrix of the whole one (the same terms; a weight gradient adds the images' sums in order).
+# The limit is im2col.PER_IMAGE_MAX_MACS.
+def _per_image(images, rows, inner, cols):
+    return (images > 1 and rows % images == 0
+            and (rows // images) * inner * cols <= im2col_module.PER_IMAGE_MAX_MACS)
+
+
+def image_products(a, b, images, out):
+    """out = a @ b, a (images r, k) rows grouped by image, b (k, n); one product per image when small."""
+    if out.flags.c_contiguous and _per_image(images, a.shape[0], a.shape[1], b.shape[1]):
+        np.matmul(a.reshape(images, -1, a.shape[1]), b, out=out.reshape(images, -1, b.shape[1]))
+    else:
+        np.matmul(a, b, out=out)
+    return out
+
+
+def image_products_t(w, a, images):
+    """w @ a^T, (m, images r), for a (images r, k) rows grouped by image and w (m, k); per image when small."""
+    out = np.empty((w.shape[0], a.shape[0]), dtype=np.result_type(w, a))
+    if _per_image(images, a.shape[0], a.shape[1], w.shape[0]):
+        np.matmul(w, a.reshape(images, -1, a.shape[1]).transpose(0, 2, 1),
+                  out=out.reshape(w.shape[0], images, -1).transpose(1, 0, 2))
+    else:
+        np.matmul(w, a.T, out=out)
+    return out
+
+
+def summed_image_products(a, b, images):
+    """a^T b, (p, q), for a (images r, p) and b (images r, q) rows grouped by image: when small, the
+    images' own products a_i^T b_i, then their sum."""
+    if _per_image(images, a.shape[0], a.shape[1], b.shape[1]):
+        per = np.matmul(a.reshape(images, -1, a.shape[1]).transpose(0, 2, 1), b.reshape(images, -1, b.shape[1]))
+        return per.sum(axis=0)
+    return np.matmul(a.T, b)
+
+
 def _positive_int(value, name):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -214,7 +258,7 @@ class Conv2d(_ConvBase):
             cols_t = cols.T
             W_r = W.reshape(C_out, K)
         out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
-        np.matmul(cols_t, np.concatenate([W_r, b[:, None]], axis=1).T, out=out.reshape(n, C_out))  # NHWC
+        image_products(cols_t, np.concatenate([W_r, b[:, None]], axis=1).T, B, out=out.reshape(n, C_out))  # NHWC
         self.cols, self.x_shape, self._fast = None, x.shape, (cols_t, last)
         return nchw_view(out)
 
@@ -226,7 +270,7 @@ class Conv2d(_ConvBase):
         G = nhwc(grad_out).reshape(-1, C_out)    # (B H_out W_out, C_out)
         B, C_in, H_in, W_in = self.x_shape
         (kH, kW), K = self.kernel_size, W[0].size
-        grad_Wb = np.matmul(G.T, cols_t)         # (C_out, K + 1): [grad_W_r | grad_b]
+        grad_Wb = summed_image_products(G, cols_t, B)  # G^T cols_t, (C_out, K + 1): [grad_W_r | grad_b]
         if last:
             self._grad("W")[...] = grad_Wb[:, :K].reshape(C_out, kH, kW, C_in).transpose(0, 3, 1, 2)
         else:
@@ -239,7 +283,8 @@ class Conv2d(_ConvBase):
             dx = np.empty((B, H_in, W_in, C_in), dtype=G.dtype)
             rows = G.shape[0] // B
             for n0, n1 in batch_chunks(B, rows * K * G.dtype.itemsize):
-                d_cols_t = np.matmul(G[n0 * rows:n1 * rows], W_r, out=transient(((n1 - n0) * rows, K), G.dtype))
+                d_cols_t = image_products(G[n0 * rows:n1 * rows], W_r, n1 - n0,
+                                          out=transient(((n1 - n0) * rows, K), G.dtype))
                 col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
                             out=dx[n0:n1])
             return nchw_view(dx)
@@ -261,7 +306,7 @@ class Conv2d(_ConvBase):
             m = (n1 - n0) * rows
             cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
                                  out=transient((m, K + 1), x.dtype), ones=True)
-            np.matmul(cols_t, Wb, out=out[n0:n1].reshape(m, C_out))
+            image_products(cols_t, Wb, n1 - n0, out=out[n0:n1].reshape(m, C_out))
         self.cols, self.x_shape, self._fast = None, x.shape, (x4, "recompute")
         return nchw_view(out)
 
@@ -281,10 +326,10 @@ class Conv2d(_ConvBase):
             cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
                                  out=buf[:m * (K + 1)].reshape(m, K + 1), ones=True)
             G_c = G[n0 * rows:n1 * rows]
-            part = np.matmul(G_c.T, cols_t)
+            part = summed_image_products(G_c, cols_t, n1 - n0)
             grad_Wb = part if grad_Wb is None else np.add(grad_Wb, part, out=grad_Wb)
             if dx is not None:
-                d_cols_t = np.matmul(G_c, W_r, out=buf[m * (K + 1):].reshape(m, K))
+                d_cols_t = image_products(G_c, W_r, n1 - n0, out=buf[m * (K + 1):].reshape(m, K))
                 col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
                             out=dx[n0:n1])
         self._grad("W")[...] = grad_Wb[:, :K].reshape(C_out, *self.kernel_size, C_in).transpose(0, 3, 1, 2)
@@ -411,12 +456,13 @@ class ConvTranspose2d(_ConvBase):
             K, rows = W_r.shape[1], Y.shape[0] // B
             out = np.empty((B, H_out, W_out, C_out), dtype=Y.dtype)
             for n0, n1 in batch_chunks(B, rows * K * Y.dtype.itemsize):
-                cols_t = np.matmul(Y[n0 * rows:n1 * rows], W_r, out=transient(((n1 - n0) * rows, K), Y.dtype))
+                cols_t = image_products(Y[n0 * rows:n1 * rows], W_r, n1 - n0,
+                                        out=transient(((n1 - n0) * rows, K), Y.dtype))
                 col2im_nhwc(cols_t, (n1 - n0, H_out, W_out, C_out), self.kernel_size, self.stride, self.padding,
                             bias=b, out=out[n0:n1])
             out = nchw_view(out)
         else:
-            cols = np.matmul(W.reshape(C_in, -1).T, Y.T)  # the reference's (C_out kH kW, B H_in W_in)
+            cols = image_products_t(W.reshape(C_in, -1).T, Y, B)  # the reference's (C_out kH kW, B H_in W_in)
             out = col2im(cols, out_shape, self.kernel_size, self.stride, self.padding, np)
             out += b.reshape(1, C_out, 1, 1)
         self.Y_mat, self.y_shape, self._fast = None, y.shape, (Y, last)
@@ -437,18 +483,18 @@ class ConvTranspose2d(_ConvBase):
             for n0, n1 in batch_chunks(B, rows * K * Y.dtype.itemsize):
                 G_cols_t = im2col_nhwc(g[n0:n1], self.kernel_size, self.stride, self.padding,
                                        out=transient(((n1 - n0) * rows, K), Y.dtype))
-                part = np.matmul(Y[n0 * rows:n1 * rows].T, G_cols_t)
+                part = summed_image_products(Y[n0 * rows:n1 * rows], G_cols_t, n1 - n0)
                 grad_W_r = part if grad_W_r is None else np.add(grad_W_r, part, out=grad_W_r)
-                np.matmul(G_cols_t, W_r.T, out=dY_mat[n0 * rows:n1 * rows])
+                image_products(G_cols_t, W_r.T, n1 - n0, out=dY_mat[n0 * rows:n1 * rows])
             grad_W[...] = grad_W_r.reshape(C_in, kH, kW, C_out).transpose(0, 3, 1, 2)
             np.sum(g.reshape(-1, C_out), axis=0, out=self._grad("b"))
             return nchw_view(dY)
         G_cols_t = im2col(grad_out, self.kernel_size, self.stride, self.padding, np).T
-        np.matmul(Y.T, G_cols_t, out=grad_W.reshape(C_in, -1))
+        grad_W.reshape(C_in, -1)[...] = summed_image_products(Y, G_cols_t, B)
         np.sum(grad_out, axis=(0, 2, 3), out=self._grad("b"))
         W_r = W.reshape(C_in, -1)
         dY = np.empty((B, H_in, W_in, C_in), dtype=Y.dtype)
-        np.matmul(G_cols_t, W_r.T, out=dY.reshape(-1, C_in))
+        image_products(G_cols_t, W_r.T, B, out=dY.reshape(-1, C_in))
         return nchw_view(dY)
 
     def config(self):

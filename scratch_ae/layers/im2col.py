@@ -197,6 +197,10 @@ CHUNK_BYTES = 1 << 20
 # (a chunk is still in cache when its products read it).
 RECOMPUTE_COLS = True
 
+# The largest product (multiply-adds) the conv layers run image by image rather than over the
+# whole chunk (layers/conv.py, image_products): OpenBLAS's single-thread limit; 0: never.
+PER_IMAGE_MAX_MACS = 4 * 65536
+
 
 def batch_chunks(batch, bytes_per_image):
     """(first, stop) image ranges covering range(batch), each within CHUNK_BYTES (one image at least)."""
