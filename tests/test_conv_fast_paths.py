@@ -99,17 +99,21 @@ def test_the_layers_give_the_same_results_whatever_the_chunk_size(chunk_bytes, c
 @pytest.mark.parametrize("channels", [8, 1])
 def test_products_image_by_image_equal_the_whole_products(channels, kernel, monkeypatch):
     """im2col.PER_IMAGE_MAX_MACS: one small product per image instead of one per batch, to rounding."""
-    x = rng.standard_normal((6, channels, 9, 9)).astype(np.float32)
+    x = rng.standard_normal((7, channels, 9, 9)).astype(np.float32)
     results = []
-    for limit in (0, 1 << 40):
+    # whole products; then limits that make one-image groups, or groups of 2 and a rest, for one
+    # of the two channel counts (one image's products: 58320-59130 multiply-adds with 8 channels,
+    # 7290-8100 with 1)
+    for limit in (0, 20000, 60000, 130000):
         monkeypatch.setattr(im2col_module, "PER_IMAGE_MAX_MACS", limit)
         conv = Conv2d(channels, 10, 3, 1, 1, rng=np.random.default_rng(14))
         conv_t = ConvTranspose2d(10, channels, 3, 1, 1, 0, rng=np.random.default_rng(15))
         h = conv_t.forward(conv.forward(x))
         g = conv.backward(conv_t.backward(np.cos(h)))
         results.append([h, g] + [v.copy() for layer in (conv, conv_t) for v in layer.grads.values()])
-    for a, b in zip(*results):
-        assert_close(a, b, np.float32, f"{channels} channels")
+    for other in results[1:]:
+        for a, b in zip(other, results[0]):
+            assert_close(a, b, np.float32, f"{channels} channels")
 
 
 @pytest.mark.parametrize("recompute", [False, True])

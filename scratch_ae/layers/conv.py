@@ -50,46 +50,69 @@ def init_conv_weights(shape, n_bias, fan_in, init, rng, dtype=np.float32):
 
 # ---------------------------------------------------------------------------- products image by image
 # The channels-last path's products, all rows (n, p, q) of some images against one small matrix,
-# run as one product per image when each image's is small (at most PER_IMAGE_MAX_MACS multiply-
-# adds): NumPy's stacked matmul calls BLAS once per image from C, and OpenBLAS runs a product that
-# small on the calling thread (its GEMM_MULTITHREAD_THRESHOLD: 4 x 65536 multiply-adds) with
-# kernels suited to it, where the whole product would wake its thread pool and hand over work
-# twice per call; for these layers that hand-over costs more than the second core gains, and on a
-# busy machine a woken thread can wait a scheduler slice for a core.  Each image's product is a
-# sub-matrix of the whole one (the same terms; a weight gradient adds the images' sums in order).
-# The limit is im2col.PER_IMAGE_MAX_MACS.
-def _per_image(images, rows, inner, cols):
-    return (images > 1 and rows % images == 0
-            and (rows // images) * inner * cols <= im2col_module.PER_IMAGE_MAX_MACS)
+# run as a stack of products of a few whole images each, as many images as keep one product
+# within im2col.PER_IMAGE_MAX_MACS multiply-adds: NumPy's stacked matmul calls BLAS once per
+# group from C, and OpenBLAS runs a product that small on the calling thread (its
+# GEMM_MULTITHREAD_THRESHOLD: 4 x 65536 multiply-adds) with kernels suited to it, where the whole
+# product would wake its thread pool and hand over work twice per call; for these layers that
+# hand-over costs more than the second core gains, and on a busy machine a woken thread can wait
+# a scheduler slice for a core.  Each group's product is a sub-matrix of the whole one (the same
+# terms; a weight gradient adds the groups' sums in order).  Images left over after the last
+# whole group go in one more product.
+def _image_groups(images, rows, inner, cols):
+    """(images per group, rows covered by the stacked groups), or None for one whole product."""
+    limit = im2col_module.PER_IMAGE_MAX_MACS
+    if images < 2 or rows % images or limit <= 0:
+        return None
+    r = rows // images
+    per_group = limit // max(1, r * inner * cols)
+    if per_group < 1 or per_group >= images:
+        return None
+    return per_group, (images // per_group) * per_group * r
 
 
 def image_products(a, b, images, out):
-    """out = a @ b, a (images r, k) rows grouped by image, b (k, n); one product per image when small."""
-    if out.flags.c_contiguous and _per_image(images, a.shape[0], a.shape[1], b.shape[1]):
-        np.matmul(a.reshape(images, -1, a.shape[1]), b, out=out.reshape(images, -1, b.shape[1]))
-    else:
-        np.matmul(a, b, out=out)
+    """out = a @ b for a (images r, k) with rows grouped by image, b (k, n), out C-contiguous."""
+    groups = _image_groups(images, a.shape[0], a.shape[1], b.shape[1]) if out.flags.c_contiguous else None
+    if groups is None:
+        return np.matmul(a, b, out=out)
+    g, full = groups
+    n_groups = full // (g * (a.shape[0] // images))
+    np.matmul(a[:full].reshape(n_groups, -1, a.shape[1]), b, out=out[:full].reshape(n_groups, -1, b.shape[1]))
+    if full < a.shape[0]:
+        np.matmul(a[full:], b, out=out[full:])
     return out
 
 
 def image_products_t(w, a, images):
-    """w @ a^T, (m, images r), for a (images r, k) rows grouped by image and w (m, k); per image when small."""
+    """w @ a^T, (m, images r), for w (m, k) and a (images r, k) with rows grouped by image."""
     out = np.empty((w.shape[0], a.shape[0]), dtype=np.result_type(w, a))
-    if _per_image(images, a.shape[0], a.shape[1], w.shape[0]):
-        np.matmul(w, a.reshape(images, -1, a.shape[1]).transpose(0, 2, 1),
-                  out=out.reshape(w.shape[0], images, -1).transpose(1, 0, 2))
-    else:
-        np.matmul(w, a.T, out=out)
+    groups = _image_groups(images, a.shape[0], a.shape[1], w.shape[0])
+    if groups is None:
+        return np.matmul(w, a.T, out=out)
+    g, full = groups
+    n_groups = full // (g * (a.shape[0] // images))
+    np.matmul(w, a[:full].reshape(n_groups, -1, a.shape[1]).transpose(0, 2, 1),
+              out=out[:, :full].reshape(w.shape[0], n_groups, -1).transpose(1, 0, 2))
+    if full < a.shape[0]:
+        np.matmul(w, a[full:].T, out=out[:, full:])
     return out
 
 
 def summed_image_products(a, b, images):
-    """a^T b, (p, q), for a (images r, p) and b (images r, q) rows grouped by image: when small, the
-    images' own products a_i^T b_i, then their sum."""
-    if _per_image(images, a.shape[0], a.shape[1], b.shape[1]):
-        per = np.matmul(a.reshape(images, -1, a.shape[1]).transpose(0, 2, 1), b.reshape(images, -1, b.shape[1]))
-        return per.sum(axis=0)
-    return np.matmul(a.T, b)
+    """a^T b, (p, q), for a (images r, p) and b (images r, q) with rows grouped by image: the groups'
+    own products, then their sum."""
+    groups = _image_groups(images, a.shape[0], a.shape[1], b.shape[1])
+    if groups is None:
+        return np.matmul(a.T, b)
+    g, full = groups
+    n_groups = full // (g * (a.shape[0] // images))
+    per = np.matmul(a[:full].reshape(n_groups, -1, a.shape[1]).transpose(0, 2, 1),
+                    b[:full].reshape(n_groups, -1, b.shape[1]))
+    total = per.sum(axis=0)
+    if full < a.shape[0]:
+        total += np.matmul(a[full:].T, b[full:])
+    return total
 
 
 def _positive_int(value, name):

@@ -197,8 +197,9 @@ CHUNK_BYTES = 1 << 20
 # (a chunk is still in cache when its products read it).
 RECOMPUTE_COLS = True
 
-# The largest product (multiply-adds) the conv layers run image by image rather than over the
-# whole chunk (layers/conv.py, image_products): OpenBLAS's single-thread limit; 0: never.
+# The conv layers' products run in groups of whole images, each group's product at most this
+# many multiply-adds (layers/conv.py, image_products): OpenBLAS's single-thread limit; 0: never,
+# each product over the whole chunk.
 PER_IMAGE_MAX_MACS = 4 * 65536
 
 
