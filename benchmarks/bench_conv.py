@@ -449,6 +449,7 @@ VARIANTS = {
     "chunks-256KiB": {"CHUNK_BYTES": 256 << 10},
     "chunks-128KiB": {"CHUNK_BYTES": 128 << 10},     # one image of the pooled network per chunk
     "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
+    "loop-threads-2": {"LOOP_THREADS": 2},            # chunks and pooling loops split over two threads
     "whole-products": {"PER_IMAGE_MAX_MACS": 0},     # each product over the whole chunk, never image by image
     "cached-cols": {"RECOMPUTE_COLS": False},          # a Conv2d keeps its whole im2col matrix for the backward
     "cached-cols-16MiB": {"RECOMPUTE_COLS": False, "CHUNK_BYTES": 16 << 20},

@@ -338,6 +338,27 @@ def stride2_network(dtype):
             ConvTranspose2d(16, 3, 3, 2, 1, 1, rng=r, dtype=dtype)]
 
 
+@pytest.mark.parametrize("make, shape", [(pooled_network, (5, 1, 28, 28)), (stride2_network, (5, 3, 14, 14))])
+def test_loops_split_over_two_threads_give_the_same_bits(make, shape, kernel, monkeypatch):
+    """im2col.LOOP_THREADS = 2: the same chunks and images, half of them on a helper thread; the
+    weight gradients' parts are added in the same order, so every result is bit-identical."""
+    monkeypatch.setattr(im2col_module, "CHUNK_BYTES", 20000)  # several chunks per layer
+    x = rng.random(shape).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        monkeypatch.setattr(im2col_module, "LOOP_THREADS", threads)
+        layers = make(np.float32)
+        h = x
+        for layer in layers:
+            h = layer.forward(h)
+        g = 2 * (h - x) / h.size
+        for layer in reversed(layers):
+            g = layer.backward(g)
+        runs.append([h] + [v.copy() for layer in layers for v in layer.grads.values()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("make, shape", [(pooled_network, (4, 1, 28, 28)), (stride2_network, (4, 3, 14, 14))])
 def test_whole_networks_give_the_reference_outputs_and_gradients(make, shape, kernel):
     x = rng.random(shape)

@@ -4,7 +4,7 @@ import numpy as np
 from ..backend import array_module
 from ..jit import CompiledLoop
 from .base import Layer
-from .im2col import fast_path
+from .im2col import fast_path, halves, split_run
 
 
 class ReLU(Layer):
@@ -171,7 +171,9 @@ def _relu_fast(x):
     if order is None:
         return None
     out = _empty_in_order(x.shape, order, x.dtype)
-    RELU_LOOP(x.transpose(order).reshape(-1), out.transpose(order).reshape(-1), x.dtype.type(1), x.dtype.type(0))
+    src, dst = x.transpose(order).reshape(-1), out.transpose(order).reshape(-1)
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    split_run(lambda i0, i1: RELU_LOOP(src[i0:i1], dst[i0:i1], one, zero), halves(src.size))
     return out
 
 
@@ -182,6 +184,6 @@ def _relu_grad_fast(grad_out, out):
         return None
     dx = _empty_in_order(grad_out.shape, order, grad_out.dtype)
     one, zero = grad_out.dtype.type(1), grad_out.dtype.type(0)
-    RELU_GRAD_LOOP(grad_out.transpose(order).reshape(-1), out.transpose(order).reshape(-1),
-                   dx.transpose(order).reshape(-1), one, zero)
+    g, o, d = (a.transpose(order).reshape(-1) for a in (grad_out, out, dx))
+    split_run(lambda i0, i1: RELU_GRAD_LOOP(g[i0:i1], o[i0:i1], d[i0:i1], one, zero), halves(g.size))
     return dx

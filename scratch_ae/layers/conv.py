@@ -21,7 +21,8 @@ import numpy as np
 from . import im2col as im2col_module
 from .base import Layer
 from .im2col import (Scratch, batch_chunks, channels_last, col2im, col2im_nhwc, conv_output_size,
-                     conv_transpose_output_size, fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, transient)
+                     conv_transpose_output_size, fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, split_run,
+                     transient)
 
 INITS = ("pytorch", "he")
 
@@ -325,11 +326,13 @@ class Conv2d(_ConvBase):
         np.copyto(x4, x.transpose(0, 2, 3, 1))
         Wb = np.concatenate([W.transpose(0, 2, 3, 1).reshape(C_out, K), b[:, None]], axis=1).T  # (K + 1, C_out)
         out = np.empty((B, H_out, W_out, C_out), dtype=x.dtype)
-        for n0, n1 in batch_chunks(B, rows * (K + 1) * x.dtype.itemsize):
+
+        def chunk(n0, n1):
             m = (n1 - n0) * rows
             cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
                                  out=transient((m, K + 1), x.dtype), ones=True)
             image_products(cols_t, Wb, n1 - n0, out=out[n0:n1].reshape(m, C_out))
+        split_run(chunk, batch_chunks(B, rows * (K + 1) * x.dtype.itemsize))
         self.cols, self.x_shape, self._fast = None, x.shape, (x4, "recompute")
         return nchw_view(out)
 
@@ -342,19 +345,23 @@ class Conv2d(_ConvBase):
         K, rows = W[0].size, G.shape[0] // B
         W_r = W.transpose(0, 2, 3, 1).reshape(C_out, K)
         dx = np.empty((B, H_in, W_in, C_in), dtype=G.dtype) if self.need_input_grad else None
-        grad_Wb = None
-        for n0, n1 in batch_chunks(B, rows * (2 * K + 1) * G.dtype.itemsize):
+
+        def chunk(n0, n1):
             m = (n1 - n0) * rows
             buf = transient((m * (2 * K + 1),), G.dtype)  # the chunk's cols and d_cols, one buffer
             cols_t = im2col_nhwc(x4[n0:n1], self.kernel_size, self.stride, self.padding,
                                  out=buf[:m * (K + 1)].reshape(m, K + 1), ones=True)
             G_c = G[n0 * rows:n1 * rows]
             part = summed_image_products(G_c, cols_t, n1 - n0)
-            grad_Wb = part if grad_Wb is None else np.add(grad_Wb, part, out=grad_Wb)
             if dx is not None:
                 d_cols_t = image_products(G_c, W_r, n1 - n0, out=buf[m * (K + 1):].reshape(m, K))
                 col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
                             out=dx[n0:n1])
+            return part
+        parts = split_run(chunk, batch_chunks(B, rows * (2 * K + 1) * G.dtype.itemsize))
+        grad_Wb = parts[0]
+        for part in parts[1:]:
+            grad_Wb += part
         self._grad("W")[...] = grad_Wb[:, :K].reshape(C_out, *self.kernel_size, C_in).transpose(0, 3, 1, 2)
         self._grad("b")[...] = grad_Wb[:, K]
         return None if dx is None else nchw_view(dx)
@@ -478,11 +485,13 @@ class ConvTranspose2d(_ConvBase):
             W_r = W.transpose(0, 2, 3, 1).reshape(C_in, -1)
             K, rows = W_r.shape[1], Y.shape[0] // B
             out = np.empty((B, H_out, W_out, C_out), dtype=Y.dtype)
-            for n0, n1 in batch_chunks(B, rows * K * Y.dtype.itemsize):
+
+            def chunk(n0, n1):
                 cols_t = image_products(Y[n0 * rows:n1 * rows], W_r, n1 - n0,
                                         out=transient(((n1 - n0) * rows, K), Y.dtype))
                 col2im_nhwc(cols_t, (n1 - n0, H_out, W_out, C_out), self.kernel_size, self.stride, self.padding,
                             bias=b, out=out[n0:n1])
+            split_run(chunk, batch_chunks(B, rows * K * Y.dtype.itemsize))
             out = nchw_view(out)
         else:
             cols = image_products_t(W.reshape(C_in, -1).T, Y, B)  # the reference's (C_out kH kW, B H_in W_in)
@@ -502,13 +511,17 @@ class ConvTranspose2d(_ConvBase):
             K, rows = W[0].size, Y.shape[0] // B
             W_r = W.transpose(0, 2, 3, 1).reshape(C_in, K)
             dY = np.empty((B, H_in, W_in, C_in), dtype=Y.dtype)
-            dY_mat, grad_W_r = dY.reshape(-1, C_in), None
-            for n0, n1 in batch_chunks(B, rows * K * Y.dtype.itemsize):
+            dY_mat = dY.reshape(-1, C_in)
+
+            def chunk(n0, n1):
                 G_cols_t = im2col_nhwc(g[n0:n1], self.kernel_size, self.stride, self.padding,
                                        out=transient(((n1 - n0) * rows, K), Y.dtype))
-                part = summed_image_products(Y[n0 * rows:n1 * rows], G_cols_t, n1 - n0)
-                grad_W_r = part if grad_W_r is None else np.add(grad_W_r, part, out=grad_W_r)
                 image_products(G_cols_t, W_r.T, n1 - n0, out=dY_mat[n0 * rows:n1 * rows])
+                return summed_image_products(Y[n0 * rows:n1 * rows], G_cols_t, n1 - n0)
+            parts = split_run(chunk, batch_chunks(B, rows * K * Y.dtype.itemsize))
+            grad_W_r = parts[0]
+            for part in parts[1:]:
+                grad_W_r += part
             grad_W[...] = grad_W_r.reshape(C_in, kH, kW, C_out).transpose(0, 3, 1, 2)
             np.sum(g.reshape(-1, C_out), axis=0, out=self._grad("b"))
             return nchw_view(dY)

@@ -209,6 +209,36 @@ def batch_chunks(batch, bytes_per_image):
     return [(n, min(batch, n + step)) for n in range(0, batch, step)]
 
 
+# Threads the channels-last path's own work runs on: its chunks of images (im2col, products,
+# col2im) and the pooling loops split between the calling thread and LOOP_THREADS - 1 helpers,
+# which the compiled loops (nogil) and BLAS (products small enough to run on the calling thread,
+# PER_IMAGE_MAX_MACS) let run at once.  1: all on the calling thread.
+LOOP_THREADS = 1
+
+_HELPERS = {}
+
+
+def split_run(fn, ranges):
+    """[fn(n0, n1) for (n0, n1) in ranges], the later part of the ranges on a helper thread when
+    LOOP_THREADS > 1; results in order, so sums over them are the same whatever the threads."""
+    if LOOP_THREADS < 2 or len(ranges) < 2:
+        return [fn(n0, n1) for n0, n1 in ranges]
+    pool = _HELPERS.get("pool")
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = _HELPERS["pool"] = ThreadPoolExecutor(1, thread_name_prefix="scratch-ae-loops")
+    half = (len(ranges) + 1) // 2
+    later = pool.submit(lambda: [fn(n0, n1) for n0, n1 in ranges[half:]])
+    first = [fn(n0, n1) for n0, n1 in ranges[:half]]
+    return first + later.result()
+
+
+def halves(batch):
+    """The batch as (0, h), (h, batch) for split_run, or one range for a batch of one."""
+    h = (batch + 1) // 2
+    return [(0, h), (h, batch)] if batch > 1 else [(0, batch)]
+
+
 class Scratch:
     """Arrays a layer keeps between calls, one per name, reallocated only when shape or dtype change."""
 

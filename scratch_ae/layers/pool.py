@@ -9,7 +9,7 @@ import numpy as np
 
 from ..jit import CompiledLoop
 from .base import Layer
-from .im2col import conv_output_size, fast_path, nchw_view, nhwc, pair, window
+from .im2col import conv_output_size, fast_path, halves, nchw_view, nhwc, pair, split_run, window
 
 
 def _index_dtype(window_size):
@@ -176,7 +176,8 @@ def _route_fast(values, argmax, input_shape, kernel_size, stride):
     """_route on the channels-last path: a fresh (B, C, H_in, W_in) view of channels-last memory."""
     B, C, H_in, W_in = input_shape
     out = np.empty((B, H_in, W_in, C), dtype=values.dtype)
-    ROUTE_NHWC_LOOP(nhwc(values), nhwc(argmax), *kernel_size, *stride, out)
+    v4, a4 = nhwc(values), nhwc(argmax)
+    split_run(lambda n0, n1: ROUTE_NHWC_LOOP(v4[n0:n1], a4[n0:n1], *kernel_size, *stride, out[n0:n1]), halves(B))
     return nchw_view(out)
 
 
@@ -184,7 +185,8 @@ def _gather_fast(grid, argmax, kernel_size, stride):
     """_gather on the channels-last path: a fresh (B, C, H_out, W_out) view of channels-last memory."""
     B, C, H_out, W_out = argmax.shape
     out = np.empty((B, H_out, W_out, C), dtype=grid.dtype)
-    GATHER_NHWC_LOOP(nhwc(grid), nhwc(argmax), *kernel_size, *stride, out)
+    g4, a4 = nhwc(grid), nhwc(argmax)
+    split_run(lambda n0, n1: GATHER_NHWC_LOOP(g4[n0:n1], a4[n0:n1], *kernel_size, *stride, out[n0:n1]), halves(B))
     return nchw_view(out)
 
 
@@ -238,7 +240,9 @@ class MaxPool2d(Layer):
         if fast_path(x):
             B, C = x.shape[:2]
             best, argmax = np.empty((B, H_out, W_out, C), dtype=x.dtype), np.empty((B, H_out, W_out, C), dtype=index)
-            MAXPOOL_NHWC_LOOP(nhwc(x), kH, kW, sH, sW, best, argmax)
+            x4 = nhwc(x)
+            split_run(lambda n0, n1: MAXPOOL_NHWC_LOOP(x4[n0:n1], kH, kW, sH, sW, best[n0:n1], argmax[n0:n1]),
+                      halves(B))
             self.argmax, self.input_shape = nchw_view(argmax), x.shape
             return nchw_view(best)
         best = x[:, :, window(0, sH, H_out), window(0, sW, W_out)].copy()
