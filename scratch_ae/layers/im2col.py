@@ -209,9 +209,9 @@ def batch_chunks(batch, bytes_per_image):
     return [(n, min(batch, n + step)) for n in range(0, batch, step)]
 
 
-# Threads the channels-last path's own work runs on: its chunks of images (im2col, products,
-# col2im) and the pooling loops split between the calling thread and LOOP_THREADS - 1 helpers,
-# which the compiled loops (nogil) and BLAS (products small enough to run on the calling thread,
+# Threads the channels-last path's own work runs on.  2: its chunks of images (im2col, products,
+# col2im) and the pooling and ReLU loops split between the calling thread and one helper, which
+# the compiled loops (nogil) and BLAS (products small enough to run on the calling thread,
 # PER_IMAGE_MAX_MACS) let run at once.  1: all on the calling thread.
 LOOP_THREADS = 1
 

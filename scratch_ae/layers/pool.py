@@ -114,7 +114,8 @@ def _route_nhwc_loop(values, argmax, kH, kW, sH, sW, out):
                         for j in range(kW):
                             v, k = q * sW + j, i * kW + j
                             for c in range(C):
-                                out[n, u, v, c] = zero + values[n, p, q, c] * (one if argmax[n, p, q, c] == k else zero)
+                                mask = one if argmax[n, p, q, c] == k else zero
+                                out[n, u, v, c] = zero + values[n, p, q, c] * mask
                     for v in range(W_out * sW, W_in):
                         for c in range(C):
                             out[n, u, v, c] = zero
