@@ -6,7 +6,8 @@ compiled with Numba (scratch_ae/jit.py), each element is read once (p, g, m, v)
 and written once (p, m, v), which is the least memory traffic the update can
 have.  Without Numba fused.py uses its NumPy blocks.
 
-The loop body is the reference `Adam.update` (adam.py), line for line, on
+The loop body is the reference `Adam.update` (adam.py), line for line (its flush of
+subnormals included), on
 scalars of the parameter's dtype, in the same order: float32 stays float32,
 and the result equals the reference bit for bit (tests/test_fused_optimizer.py).
 That order costs three divisions per element, and they, not memory, bound the
@@ -31,8 +32,9 @@ import numpy as np
 from ..jit import CompiledLoop
 
 
-def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay):
+def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay, tiny):
     """One pass over flat p, g, m, v; every scalar already has the arrays' dtype."""
+    zero = p.dtype.type(0)
     for i in range(p.shape[0]):
         gi = g[i]
         pi = p[i] * decay                                   # param *= 1 - lr * weight_decay   (AdamW; else 1)
@@ -40,9 +42,10 @@ def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, e
         vi = v[i] * beta2 + (gi * gi) * one_minus_beta2    # v *= beta2; v += (1 - beta2) * (grad * grad)
         m_hat = mi / c1                                     # m_hat = m / (1 - beta1 ** t)
         v_hat = vi / c2                                     # v_hat = v / (1 - beta2 ** t)
-        p[i] = pi - (m_hat * lr) / (np.sqrt(v_hat) + eps)  # param -= lr * m_hat / (v_hat ** 0.5 + eps)
-        m[i] = mi
-        v[i] = vi
+        pi = pi - (m_hat * lr) / (np.sqrt(v_hat) + eps)    # param -= lr * m_hat / (v_hat ** 0.5 + eps)
+        p[i] = zero if abs(pi) < tiny else pi              # flush_subnormals(param), (m), (v)
+        m[i] = zero if abs(mi) < tiny else mi
+        v[i] = zero if abs(vi) < tiny else vi
 
 
 # error_model="numpy" (jit.py) keeps the loop branch-free, so LLVM vectorises it;
@@ -59,7 +62,7 @@ def adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay
     scalar = param.dtype.type  # the reference's Python floats meet float32 arrays as float32 (NEP 50)
     flats = [a.reshape(-1) for a in (param, grad, m, v)]
     scalars = (scalar(lr), scalar(beta1), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
-               scalar(c1), scalar(c2), scalar(1.0 if decay is None else decay))
+               scalar(c1), scalar(c2), scalar(1.0 if decay is None else decay), np.finfo(param.dtype).tiny)
     ADAM_LOOP(*flats, *scalars)
 
 
