@@ -1,5 +1,5 @@
 """Adam with bias correction, and AdamW's decoupled weight decay."""
-from .base import Optimizer, flush_subnormals
+from .base import Optimizer, flush_tiny_values
 from .fused import adam_fused_update
 
 
@@ -7,7 +7,7 @@ class Adam(Optimizer):
     """m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2
     m_hat = m / (1 - b1^t);   v_hat = v / (1 - b2^t)      (t = steps taken, from 1)
     W <- W - lr m_hat / (sqrt(v_hat) + eps)
-    then W, m, v: any |x| below the dtype's smallest normal number -> 0 (see flush_subnormals)
+    then W, m, v: any |x| below tiny / eps (9.9e-32 in float32) -> 0 (see flush_tiny_values)
 
     fused=True makes `step` call `fused_update` instead: the same update as one
     fused pass (optimizers/fused.py: a CuPy kernel, a compiled loop, or in-place
@@ -38,8 +38,8 @@ class Adam(Optimizer):
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
         param -= self.lr * m_hat / (v_hat ** 0.5 + self.eps)
-        for array in (param, m, v):  # subnormals to 0: a CPU speed guard (derivations/optimizers.md#subnormals)
-            flush_subnormals(array)
+        for array in (param, m, v):  # tiny values to 0: a CPU speed guard (derivations/optimizers.md#subnormals)
+            flush_tiny_values(array)
 
     def fused_update(self, name, param, grad, state):
         """`update` as one fused pass over param, grad, m and v (chosen by `step` when fused=True).

@@ -1,22 +1,31 @@
 """The optimizer interface: state keyed by full parameter names, updates outside backward."""
+import numpy as np
+
 from ..backend import array_module, is_device_array
 
 
-def flush_subnormals(array):
-    """Set, in place, every entry of `array` whose magnitude is below the dtype's smallest normal
-    number (1.18e-38 in float32) to +0; NaN, inf and normal numbers are left as they are.
+def flush_threshold(dtype):
+    """tiny / eps: 9.9e-32 in float32, 1.0e-292 in float64 (tiny: the smallest normal number)."""
+    info = np.finfo(dtype)
+    return info.tiny / info.eps
 
-    Why: on many x86 CPUs each arithmetic operation with a subnormal operand takes a slow microcode
-    path, and Adam with an L2 penalty in the loss shrinks a weight that gets no data gradient (a
-    pixel that is 0 in every image, a dead unit's weights) geometrically, into the subnormals, within
-    a few thousand steps; every matrix product that reads it then slows down many times over.
-    The change to any value is below 1.2e-38.
+
+def flush_tiny_values(array):
+    """Set, in place, every entry of `array` whose magnitude is below `flush_threshold` to +0;
+    NaN, inf and every larger number are left as they are.
+
+    Why: on many x86 CPUs an arithmetic operation that reads or produces a subnormal number takes a
+    slow microcode path, and Adam with an L2 penalty in the loss shrinks a weight that gets no data
+    gradient (a pixel that is 0 in every image, a dead unit's weights) geometrically, through the
+    smallest normal numbers into the subnormals, within a few thousand steps.  Products that read
+    such a weight (x W, delta W^T, lambda W, g g) then make subnormal results and slow down many times
+    over.  Below tiny / eps a value is also below anything a float sum of values of order eps or more
+    can resolve, so setting it to 0 changes no result that a normal number could show.
 
     Derivation: derivations/optimizers.md#subnormals
     """
     xp = array_module(array)
-    tiny = xp.finfo(array.dtype).tiny
-    xp.copyto(array, 0, where=xp.abs(array) < tiny)  # NaN < tiny is False: NaN stays NaN
+    xp.copyto(array, 0, where=xp.abs(array) < flush_threshold(array.dtype))  # NaN < t is False: NaN stays
 
 
 class Optimizer:

@@ -7,7 +7,7 @@ and written once (p, m, v), which is the least memory traffic the update can
 have.  Without Numba fused.py uses its NumPy blocks.
 
 The loop body is the reference `Adam.update` (adam.py), line for line (its flush of
-subnormals included), on
+tiny values included), on
 scalars of the parameter's dtype, in the same order: float32 stays float32,
 and the result equals the reference bit for bit (tests/test_fused_optimizer.py).
 That order costs three divisions per element, and they, not memory, bound the
@@ -30,9 +30,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import CompiledLoop
+from .base import flush_threshold
 
 
-def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay, tiny):
+def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c1, c2, decay, small):
     """One pass over flat p, g, m, v; every scalar already has the arrays' dtype."""
     zero = p.dtype.type(0)
     for i in range(p.shape[0]):
@@ -43,9 +44,9 @@ def _adam_loop(p, g, m, v, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, e
         m_hat = mi / c1                                     # m_hat = m / (1 - beta1 ** t)
         v_hat = vi / c2                                     # v_hat = v / (1 - beta2 ** t)
         pi = pi - (m_hat * lr) / (np.sqrt(v_hat) + eps)    # param -= lr * m_hat / (v_hat ** 0.5 + eps)
-        p[i] = zero if abs(pi) < tiny else pi              # flush_subnormals(param), (m), (v)
-        m[i] = zero if abs(mi) < tiny else mi
-        v[i] = zero if abs(vi) < tiny else vi
+        p[i] = zero if abs(pi) < small else pi             # flush_tiny_values(param), (m), (v)
+        m[i] = zero if abs(mi) < small else mi
+        v[i] = zero if abs(vi) < small else vi
 
 
 # error_model="numpy" (jit.py) keeps the loop branch-free, so LLVM vectorises it;
@@ -62,7 +63,7 @@ def adam_update_compiled(param, grad, m, v, lr, beta1, beta2, eps, c1, c2, decay
     scalar = param.dtype.type  # the reference's Python floats meet float32 arrays as float32 (NEP 50)
     flats = [a.reshape(-1) for a in (param, grad, m, v)]
     scalars = (scalar(lr), scalar(beta1), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
-               scalar(c1), scalar(c2), scalar(1.0 if decay is None else decay), np.finfo(param.dtype).tiny)
+               scalar(c1), scalar(c2), scalar(1.0 if decay is None else decay), scalar(flush_threshold(param.dtype)))
     ADAM_LOOP(*flats, *scalars)
 
 
