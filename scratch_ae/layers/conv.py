@@ -61,7 +61,7 @@ def init_conv_weights(shape, n_bias, fan_in, init, rng, dtype=np.float32):
 # terms; a weight gradient adds the groups' sums in order).  Images left over after the last
 # whole group go in one more product.
 def _image_groups(images, rows, inner, cols):
-    """(images per group, rows covered by the stacked groups), or None for one whole product."""
+    """(number of groups, rows the stacked groups cover), or None for one whole product."""
     limit = im2col_module.PER_IMAGE_MAX_MACS
     if images < 2 or rows % images or limit <= 0:
         return None
@@ -69,7 +69,8 @@ def _image_groups(images, rows, inner, cols):
     per_group = limit // max(1, r * inner * cols)
     if per_group < 1 or per_group >= images:
         return None
-    return per_group, (images // per_group) * per_group * r
+    n_groups = images // per_group
+    return n_groups, n_groups * per_group * r
 
 
 def image_products(a, b, images, out):
@@ -77,8 +78,7 @@ def image_products(a, b, images, out):
     groups = _image_groups(images, a.shape[0], a.shape[1], b.shape[1]) if out.flags.c_contiguous else None
     if groups is None:
         return np.matmul(a, b, out=out)
-    g, full = groups
-    n_groups = full // (g * (a.shape[0] // images))
+    n_groups, full = groups
     np.matmul(a[:full].reshape(n_groups, -1, a.shape[1]), b, out=out[:full].reshape(n_groups, -1, b.shape[1]))
     if full < a.shape[0]:
         np.matmul(a[full:], b, out=out[full:])
@@ -91,8 +91,7 @@ def image_products_t(w, a, images):
     groups = _image_groups(images, a.shape[0], a.shape[1], w.shape[0])
     if groups is None:
         return np.matmul(w, a.T, out=out)
-    g, full = groups
-    n_groups = full // (g * (a.shape[0] // images))
+    n_groups, full = groups
     np.matmul(w, a[:full].reshape(n_groups, -1, a.shape[1]).transpose(0, 2, 1),
               out=out[:, :full].reshape(w.shape[0], n_groups, -1).transpose(1, 0, 2))
     if full < a.shape[0]:
@@ -106,8 +105,7 @@ def summed_image_products(a, b, images):
     groups = _image_groups(images, a.shape[0], a.shape[1], b.shape[1])
     if groups is None:
         return np.matmul(a.T, b)
-    g, full = groups
-    n_groups = full // (g * (a.shape[0] // images))
+    n_groups, full = groups
     per = np.matmul(a[:full].reshape(n_groups, -1, a.shape[1]).transpose(0, 2, 1),
                     b[:full].reshape(n_groups, -1, b.shape[1]))
     total = per.sum(axis=0)
