@@ -8,7 +8,7 @@ The network is lab conv's small-code row (channels 16-8-8, three conv + ReLU + 2
 28 -> 14 -> 7 -> 3: a code of 8x3x3 = 72 values, stride-2 transposed convolutions back up, sigmoid
 output), Adam 1e-3, batch 100, seed 0; `--channels 16,8,14` gives a code of 14x3x3 = 126 values.  Writes small_code.json, model.npz, loss.png, reconstructions.png.
 """
-import argparse, json, os, time
+import argparse, json, os, sys, time
 import numpy as np
 from scratch_ae.data import load_dataset
 from scratch_ae.metrics import reconstruction_metrics
@@ -33,7 +33,7 @@ t = time.time()
 model.fit(X)
 m = reconstruction_metrics(model, test.images)
 row = {"channels": "-".join(map(str, model.channels)), "decoder": "deconv", "loss": args.loss, "code_size": model.code_size, "epochs": args.epochs,
-       "train_images": int(X.shape[0]), "command": "python benchmarks/conv_small_code.py " + " ".join(os.sys.argv[1:]),
+       "train_images": int(X.shape[0]), "command": "python benchmarks/conv_small_code.py " + " ".join(sys.argv[1:]),
        "test_sse_per_image": m["sse_per_image"], "test_mse_per_pixel": m["mse_per_pixel"],
        "test_bce_per_pixel": _bce_per_pixel(model, test.images),
        "train_seconds": sum(model.history_["epoch_seconds"]), "wall_seconds": time.time() - t,
