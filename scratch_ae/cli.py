@@ -88,8 +88,8 @@ def build_parser():
     def command(name, help):
         return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
 
-    def common(p, out_help):
-        p.add_argument("--dataset", choices=DATASETS, default=D["dataset"], help="which images")
+    def common(p, out_help, dataset_default=D["dataset"], dataset_help="which images"):
+        p.add_argument("--dataset", choices=DATASETS, default=dataset_default, help=dataset_help)
         p.add_argument("--backend", choices=BACKENDS, default=D["backend"], help="array backend: CPU or GPU")
         p.add_argument("--seed", type=int, default=D["seed"], help="seed for weights, batch order and noise")
         p.add_argument("--out", default=None, help=out_help)
@@ -167,7 +167,10 @@ def build_parser():
 
     lab = command("lab", "run a classic autoencoder lab")
     lab.add_argument("name", choices=list(LABS), help="which lab")
-    common(lab, "output folder (default: runs/lab-NAME, or runs/lab-NAME-quick with --quick)")
+    # Each lab knows its own images (colored-denoise runs on colored-mnist), so --dataset has no
+    # global default here: left out, the lab's own `run(dataset=...)` default applies.
+    common(lab, "output folder (default: runs/lab-NAME, or runs/lab-NAME-quick with --quick)", dataset_default=None,
+           dataset_help="which images (default: the lab's own; mnist except colored-denoise: colored-mnist)")
     lab.add_argument("--quick", action="store_true", help="small subset and few epochs")
     lab.add_argument("--epochs", type=positive_int, default=None, help="override the lab's number of epochs")
     lab.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
@@ -415,7 +418,8 @@ def cmd_lab(args):
             raise ValueError("argument --config: only lab encoded-space takes a search configuration")
         check_writable(out)
         results = run_lab(args.name, out, quick=args.quick, backend=args.backend, seed=args.seed,
-                          progress=not args.no_progress, dataset=args.dataset,
+                          progress=not args.no_progress,
+                          **({"dataset": args.dataset} if args.dataset else {}),
                           **({"epochs": args.epochs} if args.epochs else {}),
                           **({"config": args.config} if args.config else {}))
     except _user_errors() as exc:

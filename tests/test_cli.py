@@ -148,3 +148,24 @@ def test_resume_of_a_directory_without_a_checkpoint_is_a_clear_error(tmp_path, c
     assert main(["train", "--resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --resume" in err and "does not exist" in err
+
+
+@pytest.mark.parametrize("argv, dataset", [(["colored-denoise"], None), (["conv"], None),
+                                           (["colored-denoise", "--dataset", "colored-mnist"], "colored-mnist")])
+def test_lab_dataset_defaults_to_the_labs_own(argv, dataset, tmp_path, monkeypatch):
+    # `scratch-ae lab colored-denoise` alone must run: the lab, not the CLI, knows its images.
+    import scratch_ae.labs as labs
+    seen = {}
+
+    def fake_run_lab(name, out_dir, **options):
+        seen.update(options, name=name)
+        return {"rows": []}
+    monkeypatch.setattr(labs, "run_lab", fake_run_lab)
+    assert main(["lab", *argv, "--out", str(tmp_path / "lab")]) == 0
+    assert seen["name"] == argv[0] and seen.get("dataset") == dataset
+
+
+def test_lab_colored_denoise_default_dataset_is_colored_mnist():
+    import inspect
+    from scratch_ae.labs import colored_denoise
+    assert inspect.signature(colored_denoise.run).parameters["dataset"].default == "colored-mnist"
