@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .. import vae_terms
+from .. import vae_terms, vae_terms_fast
 from ..backend import array_module
 from ..layers import (HE_FAMILY, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, activation_name,
                       make_activation)
@@ -265,8 +265,11 @@ class VariationalAutoencoder(AutoencoderBase):
         # Reshape would only see None, so it is left out of the backward path.
         self._encoder_backward = Sequential(encoder[1:-1] if self.encoder == "conv" else encoder[:-1])
         self._decoder_logits = Sequential(decoder[:-1])
-        self.nll_ = (vae_terms.BernoulliNLL() if self.likelihood == "bernoulli"
-                     else vae_terms.GaussianNLL(self.sigma))
+        # The Bernoulli loss's fast path (one exp shared by loss and sigmoid) is chosen here, outside
+        # the reference class; vae_terms_fast.KERNEL = "reference" trains with BernoulliNLL itself.
+        bernoulli = (vae_terms_fast.SharedExpBernoulliNLL if vae_terms_fast.KERNEL == "shared-exp"
+                     else vae_terms.BernoulliNLL)
+        self.nll_ = bernoulli() if self.likelihood == "bernoulli" else vae_terms.GaussianNLL(self.sigma)
         self.kl_ = vae_terms.GaussianKL()
         self.loss_fn_ = self.nll_
         self.penalties_ = []
