@@ -20,6 +20,7 @@ import numpy as np
 
 from . import im2col as im2col_module
 from .base import Layer
+from ..optimizers.base import flush_tiny_values
 from .im2col import (Scratch, batch_chunks, channels_last, col2im, col2im_nhwc, conv_output_size,
                      conv_transpose_output_size, fast_path, im2col, im2col_nhwc, nchw_view, nhwc, pair, split_run,
                      transient)
@@ -499,6 +500,11 @@ class ConvTranspose2d(_ConvBase):
         return out
 
     def _backward_fast(self, grad_out, W):
+        # On a loss plateau (a sigmoid output saturated, deltas of 1e-30 and less) products of small
+        # deltas underflow into subnormal float32 numbers, which many x86 CPUs compute with ~100x
+        # slower, and every later product reads them (benchmarks/RESULTS.md, "subnormal gradients").
+        # The CPU path sets dL/dy entries below tiny/eps to 0 (optimizers.base.flush_tiny_values):
+        # below anything the float32 sums downstream can resolve, so the same result to rounding.
         Y, last = self._fast
         C_in, C_out = self.in_channels, self.out_channels
         B, _, H_in, W_in = self.y_shape
@@ -515,6 +521,7 @@ class ConvTranspose2d(_ConvBase):
                 G_cols_t = im2col_nhwc(g[n0:n1], self.kernel_size, self.stride, self.padding,
                                        out=transient(((n1 - n0) * rows, K), Y.dtype))
                 image_products(G_cols_t, W_r.T, n1 - n0, out=dY_mat[n0 * rows:n1 * rows])
+                flush_tiny_values(dY_mat[n0 * rows:n1 * rows])  # while in cache; why: _backward_fast's comment
                 return summed_image_products(Y[n0 * rows:n1 * rows], G_cols_t, n1 - n0)
             parts = split_run(chunk, batch_chunks(B, rows * K * Y.dtype.itemsize))
             grad_W_r = parts[0]
@@ -529,6 +536,7 @@ class ConvTranspose2d(_ConvBase):
         W_r = W.reshape(C_in, -1)
         dY = np.empty((B, H_in, W_in, C_in), dtype=Y.dtype)
         image_products(G_cols_t, W_r.T, B, out=dY.reshape(-1, C_in))
+        flush_tiny_values(dY)
         return nchw_view(dY)
 
     def config(self):
