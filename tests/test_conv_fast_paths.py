@@ -155,6 +155,38 @@ def test_col2im_nhwc_equals_the_reference_bit_for_bit(case, with_bias):
 
 
 # ---------------------------------------------------------------------------- the layers: fast == reference
+@pytest.mark.parametrize("recompute", [False, True])
+@pytest.mark.parametrize("case", [(16, (3, 3), 2, 1), (3, (3, 3), 2, 1), (9, (2, 3), (2, 1), (1, 2))], ids=case_id)
+def test_conv2d_fast_backward_flushes_underflowing_gradients_to_zero(case, recompute, kernel, monkeypatch):
+    # As the transposed convolution's (next test): dL/dx below tiny/eps becomes +0 on the CPU path.
+    from scratch_ae.optimizers.base import flush_threshold
+    monkeypatch.setattr(im2col_module, "RECOMPUTE_COLS", recompute)
+    C, k, s, p = case
+    x = rng.standard_normal((3, C, 9, 8)).astype(np.float32)
+    make = lambda: Conv2d(C, 20, k, s, p, rng=np.random.default_rng(2))
+    ref_layer = make()
+    kernel("reference")
+    out_ref = ref_layer.forward(x)
+    G = rng.standard_normal(out_ref.shape).astype(np.float32)
+    G[0] *= np.float32(1e-33)
+    G[2] *= np.float32(1e-22)
+    ref_layer.params["W"][...] *= np.float32(1e-5)
+    dx_ref = ref_layer.backward(G)
+    tiny = np.finfo(np.float32).tiny
+    assert np.count_nonzero((dx_ref != 0) & (np.abs(dx_ref) < tiny)) > 0
+    for gname, GG in layouts(G).items():
+        layer = make()
+        layer.params["W"][...] *= np.float32(1e-5)
+        out, dx, grads = run(layer, x, GG, kernel, "compiled")
+        assert layer._fast is not None
+        assert np.count_nonzero((dx != 0) & (np.abs(dx) < tiny)) == 0, gname
+        np.testing.assert_array_equal(dx[np.abs(dx_ref) < flush_threshold(np.float32)], 0)
+        for i in (1, 2):
+            assert_close(dx[i], dx_ref[i], np.float32, f"dx image {i} ({gname})")
+        for key in ("W", "b"):
+            assert_close(grads[key], ref_layer.grads[key], np.float32, f"grad {key} ({gname})")
+
+
 @pytest.mark.parametrize("case", [(16, 32, 3, 2, 1, 1), (32, 3, 3, 2, 1, 1)], ids=case_id)
 def test_conv_transpose2d_fast_backward_flushes_underflowing_gradients_to_zero(case, kernel):
     # A plateau's tiny deltas times small weights underflow into subnormals, which x86 CPUs compute

@@ -310,9 +310,12 @@ class Conv2d(_ConvBase):
                                           out=transient(((n1 - n0) * rows, K), G.dtype))
                 col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
                             out=dx[n0:n1])
+                flush_tiny_values(dx[n0:n1])  # while in cache; why: ConvTranspose2d._backward_fast
             return nchw_view(dx)
         d_cols = np.matmul(W.reshape(C_out, K).T, G.T)
-        return col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, np)
+        dx = col2im(d_cols, self.x_shape, self.kernel_size, self.stride, self.padding, np)
+        flush_tiny_values(dx)
+        return dx
 
     # With im2col.RECOMPUTE_COLS (channels last only: with few channels the reference's im2col costs
     # more to build again than its small matrix costs to keep): the same products a chunk of images
@@ -356,6 +359,7 @@ class Conv2d(_ConvBase):
                 d_cols_t = image_products(G_c, W_r, n1 - n0, out=buf[m * (K + 1):].reshape(m, K))
                 col2im_nhwc(d_cols_t, (n1 - n0, H_in, W_in, C_in), self.kernel_size, self.stride, self.padding,
                             out=dx[n0:n1])
+                flush_tiny_values(dx[n0:n1])
             return part
         parts = split_run(chunk, batch_chunks(B, rows * (2 * K + 1) * G.dtype.itemsize))
         grad_Wb = parts[0]
