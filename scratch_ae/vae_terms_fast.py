@@ -5,7 +5,8 @@ first: its forward computes softplus(l) - x l with `log1p(exp(-|l|))` and
 caches sigmoid(l) from `tanh`, three transcendental passes over the (B, D)
 logits.  `log1p` has no SIMD loop in NumPy on CPUs without AVX-512 (NumPy falls
 back to the C library one value at a time), and there it is most of a VAE
-step's elementwise time (benchmarks/RESULTS.md, "VAE BCE forward").  This class
+step's elementwise time (benchmarks/RESULTS.md, "the VAE's Bernoulli loss from one
+exponential").  This class
 computes the same two things from one exponential:
 
     e = exp(-|l|) in (0, 1],  d = 1 + e in (1, 2]
