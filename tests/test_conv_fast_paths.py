@@ -155,31 +155,28 @@ def test_col2im_nhwc_equals_the_reference_bit_for_bit(case, with_bias):
 
 
 # ---------------------------------------------------------------------------- the layers: fast == reference
-@pytest.mark.parametrize("recompute", [False, True])
-@pytest.mark.parametrize("case", [(16, (3, 3), 2, 1), (3, (3, 3), 2, 1), (9, (2, 3), (2, 1), (1, 2))], ids=case_id)
-def test_conv2d_fast_backward_flushes_underflowing_gradients_to_zero(case, recompute, kernel, monkeypatch):
-    # As the transposed convolution's (next test): dL/dx below tiny/eps becomes +0 on the CPU path.
+def assert_fast_backward_flushes_underflowing_gradients(make, x, kernel):
+    """A plateau's tiny deltas times small weights underflow into subnormals, which x86 CPUs compute
+    with ~100x slower: the CPU path sets the input gradient's entries below tiny/eps to +0 and
+    returns the rest as the reference does (which keeps the subnormals)."""
     from scratch_ae.optimizers.base import flush_threshold
-    monkeypatch.setattr(im2col_module, "RECOMPUTE_COLS", recompute)
-    C, k, s, p = case
-    x = rng.standard_normal((3, C, 9, 8)).astype(np.float32)
-    make = lambda: Conv2d(C, 20, k, s, p, rng=np.random.default_rng(2))
     ref_layer = make()
     kernel("reference")
     out_ref = ref_layer.forward(x)
     G = rng.standard_normal(out_ref.shape).astype(np.float32)
-    G[0] *= np.float32(1e-33)
-    G[2] *= np.float32(1e-22)
+    G[0] *= np.float32(1e-33)           # image 0: every product underflows; image 1: ordinary gradients
+    G[2] *= np.float32(1e-22)           # image 2: normal gradients whose products land around 1e-23
     ref_layer.params["W"][...] *= np.float32(1e-5)
     dx_ref = ref_layer.backward(G)
     tiny = np.finfo(np.float32).tiny
-    assert np.count_nonzero((dx_ref != 0) & (np.abs(dx_ref) < tiny)) > 0
+    assert np.count_nonzero((dx_ref != 0) & (np.abs(dx_ref) < tiny)) > 0   # the reference keeps them
     for gname, GG in layouts(G).items():
         layer = make()
         layer.params["W"][...] *= np.float32(1e-5)
         out, dx, grads = run(layer, x, GG, kernel, "compiled")
         assert layer._fast is not None
         assert np.count_nonzero((dx != 0) & (np.abs(dx) < tiny)) == 0, gname
+        assert np.all(dx[0] == 0) and np.all(np.signbit(dx[0]) == False), gname  # noqa: E712  (+0, not -0)
         np.testing.assert_array_equal(dx[np.abs(dx_ref) < flush_threshold(np.float32)], 0)
         for i in (1, 2):
             assert_close(dx[i], dx_ref[i], np.float32, f"dx image {i} ({gname})")
@@ -187,37 +184,22 @@ def test_conv2d_fast_backward_flushes_underflowing_gradients_to_zero(case, recom
             assert_close(grads[key], ref_layer.grads[key], np.float32, f"grad {key} ({gname})")
 
 
+@pytest.mark.parametrize("recompute", [False, True])
+@pytest.mark.parametrize("case", [(16, (3, 3), 2, 1), (3, (3, 3), 2, 1), (9, (2, 3), (2, 1), (1, 2))], ids=case_id)
+def test_conv2d_fast_backward_flushes_underflowing_gradients_to_zero(case, recompute, kernel, monkeypatch):
+    monkeypatch.setattr(im2col_module, "RECOMPUTE_COLS", recompute)
+    C, k, s, p = case
+    x = rng.standard_normal((3, C, 9, 8)).astype(np.float32)
+    assert_fast_backward_flushes_underflowing_gradients(
+        lambda: Conv2d(C, 20, k, s, p, rng=np.random.default_rng(2)), x, kernel)
+
+
 @pytest.mark.parametrize("case", [(16, 32, 3, 2, 1, 1), (32, 3, 3, 2, 1, 1)], ids=case_id)
 def test_conv_transpose2d_fast_backward_flushes_underflowing_gradients_to_zero(case, kernel):
-    # A plateau's tiny deltas times small weights underflow into subnormals, which x86 CPUs compute
-    # with ~100x slower: the CPU path sets dL/dy entries below tiny/eps to +0, the rest as the reference.
-    from scratch_ae.optimizers.base import flush_threshold
     C_in, C_out, k, s, p, op = case
     y = rng.standard_normal((3, C_in, 5, 6)).astype(np.float32)
-    make = lambda: ConvTranspose2d(C_in, C_out, k, s, p, op, rng=np.random.default_rng(2))
-    ref_layer = make()
-    kernel("reference")
-    out_ref = ref_layer.forward(y)
-    G = rng.standard_normal(out_ref.shape).astype(np.float32)
-    G[0] *= np.float32(1e-33)           # image 0: every product underflows; image 1: ordinary gradients
-    G[2] *= np.float32(1e-22)           # image 2: normal gradients whose products land around 1e-23
-    ref_layer.params["W"][...] *= np.float32(1e-5)
-    dy_ref = ref_layer.backward(G)
-    tiny = np.finfo(np.float32).tiny
-    assert np.count_nonzero((dy_ref != 0) & (np.abs(dy_ref) < tiny)) > 0   # the reference keeps them
-    for gname, GG in layouts(G).items():
-        layer = make()
-        layer.params["W"][...] *= np.float32(1e-5)
-        out, dy, grads = run(layer, y, GG, kernel, "compiled")
-        assert layer._fast is not None
-        assert np.count_nonzero((dy != 0) & (np.abs(dy) < tiny)) == 0, gname
-        assert np.all(dy[0] == 0) and np.all(np.signbit(dy[0]) == False), gname  # noqa: E712  (+0, not -0)
-        flushed = np.abs(dy_ref) < flush_threshold(np.float32)
-        np.testing.assert_array_equal(dy[flushed], 0)
-        for i in (1, 2):
-            assert_close(dy[i], dy_ref[i], np.float32, f"dy image {i} ({gname})")
-        for key in ("W", "b"):
-            assert_close(grads[key], ref_layer.grads[key], np.float32, f"grad {key} ({gname})")
+    assert_fast_backward_flushes_underflowing_gradients(
+        lambda: ConvTranspose2d(C_in, C_out, k, s, p, op, rng=np.random.default_rng(2)), y, kernel)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
