@@ -101,7 +101,8 @@ def build_parser():
     t.add_argument("--model", choices=MODELS, default=D["model"], help="preset network")
     t.add_argument("--hidden", type=hidden_sizes, default=None,
                    help="hidden width(s), comma-separated for --model deep (default 256; deep 128)")
-    t.add_argument("--code", type=positive_int, default=None, help="code width (deep default 32, linear 30)")
+    t.add_argument("--code", type=positive_int, default=None, help="code width (deep default 32, linear 30; conv: a linear dense code "
+                                                                  "after the conv maps, default none)")
     t.add_argument("--activation", choices=activations, default=None,
                    help="hidden activation (default relu; linear: identity)")
     t.add_argument("--output-activation", choices=activations, default=None,

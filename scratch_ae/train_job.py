@@ -81,11 +81,15 @@ def conv_kwargs(cfg, image_shape, notes=None):
     """ConvAutoencoder arguments for --model conv / conv-stride2; dense-only options are refused."""
     notes = [] if notes is None else notes
     kind = cfg["model"]
-    for option in ("hidden", "code", "kl_rho", "l1"):
+    for option in ("hidden", "kl_rho", "l1"):
         if cfg.get(option) is not None:
             flag = "--" + option.replace("_", "-")
-            raise ValueError(f"argument {flag}: --model {kind} has no dense layers"
-                             + ("; set its channels with --channels" if option in ("hidden", "code") else ""))
+            raise ValueError(f"argument {flag}: --model {kind} has no dense hidden layers"
+                             + ("; set its channels with --channels (and a dense code's width with --code)"
+                                if option == "hidden" else ""))
+    if cfg.get("code_activation") is not None:
+        raise ValueError(f"argument --code-activation: --model {kind}'s code is its last stage's maps after "
+                         f"--activation, or with --code a linear dense code")
     preset = CONV_PRESETS[kind]
     if kind == "conv-stride2" and cfg["decoder"] not in (None, "deconv"):
         raise ValueError(f"argument --decoder: --model conv-stride2 has no max-pool positions to unpool; "
@@ -97,7 +101,7 @@ def conv_kwargs(cfg, image_shape, notes=None):
                          f"(BCE compares probabilities), got {output}")
     shape = tuple(image_shape) if len(image_shape) == 3 else (1, *image_shape)
     return dict(input_shape=shape, channels=channels, downsample=preset["downsample"],
-                decoder=cfg["decoder"] or preset["decoder"], activation=cfg["activation"] or "relu",
+                decoder=cfg["decoder"] or preset["decoder"], dense_code=cfg["code"], activation=cfg["activation"] or "relu",
                 output_activation=output, loss=cfg["loss"], weight_decay=cfg["weight_decay"], dropout=cfg["dropout"],
                 optimizer=cfg["optimizer"], lr=cfg["lr"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                 patience=cfg["patience"], backend=cfg["backend"], seed=cfg["seed"])
@@ -231,6 +235,8 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     wall = time.perf_counter() - t0
     has_weights = not history["diverged"] or history["best_epoch"] is not None
     code_activation = getattr(model, "code_activation", None) or model.activation
+    if getattr(model, "dense_code", None):
+        code_activation = "identity"  # a conv model's dense code is linear
     if model.family == "vae":
         output_activation, code_activation = ("sigmoid" if model.likelihood == "bernoulli" else "identity"), "identity"
         shape = {"encoder": model.encoder, "sizes": list(model.sizes), "latent": int(model.latent)}
@@ -238,7 +244,7 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
         output_activation = model.output_activation
         shape = {"sizes": list(model.sizes)} if model.family == "dense" else {
             "channels": list(model.channels), "decoder": model.decoder, "downsample": model.downsample,
-            "input_shape": list(model.image_shape)}
+            "dense_code": model.dense_code, "input_shape": list(model.image_shape)}
     metrics = {
         "history": {k: history[k] for k in ("train_loss", "val_loss", "epoch_seconds")},
         "stop_reason": history["stop_reason"], "diverged": history["diverged"], "best_epoch": history["best_epoch"],

@@ -41,12 +41,16 @@ def test_colored_denoise_refuses_another_dataset(tmp_path):
 
 @pytest.mark.parametrize("argv, decoder", [(["--model", "conv", "--decoder", "unpool"], "unpool"),
                                            (["--model", "conv-stride2", "--channels", "8,4,4,2",
-                                             "--dataset", "colored-mnist"], "deconv")])
+                                             "--dataset", "colored-mnist"], "deconv"),
+                                           (["--model", "conv", "--decoder", "deconv", "--code", "16"], "deconv")])
 def test_train_a_conv_model_from_the_command_line(argv, decoder, tmp_path):
     out = tmp_path / "run"
     assert main(["train", *argv, "--out", str(out), "--limit", "500", "--epochs", "1", "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["decoder"] == decoder and metrics["test"]["sse_per_image"] > 0
+    if "--code" in argv:  # a dense code: the code is 16 linear values
+        assert (metrics["config"]["dense_code"], metrics["config"]["code_size"]) == (16, 16)
+        assert metrics["config"]["code_activation"] == "identity"
     assert {p.name for p in (out / "figures").iterdir()} >= {"loss_curves.png", "reconstructions.png", "filters.png",
                                                              "decoder_filters.png"}
     assert main(["evaluate", str(out / "model.npz"), "--dataset", metrics["config"]["dataset"],
@@ -54,7 +58,8 @@ def test_train_a_conv_model_from_the_command_line(argv, decoder, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "conv", "--hidden", "64"], "argument --hidden: --model conv has no dense layers"),
+    (["--model", "conv", "--hidden", "64"], "argument --hidden: --model conv has no dense hidden layers"),
+    (["--model", "conv", "--code-activation", "tanh"], "argument --code-activation: --model conv's code"),
     (["--model", "conv-stride2", "--decoder", "unpool"], "argument --decoder: --model conv-stride2"),
     (["--model", "deep", "--decoder", "deconv"], "argument --decoder: only the convolutional models"),
 ])

@@ -25,6 +25,13 @@ Some convolution after each unpooling is needed: an unpooled map is zero everywh
 at the argmax pixels, and a decoder that only mixes channels there (a 1x1 kernel) cannot
 draw a stroke wider than those pixels (benchmarks/RESULTS.md, 'lab conv at full size').
 
+With `dense_code=K` the code is a vector instead of maps: a Dense layer after the encoder's
+Flatten maps the C*H*W maps to K values (linear: no activation, as in PCA, which is the
+yardstick at that size), and the decoder starts with a Dense back to C*H*W and the hidden
+activation before its Reshape.  This is how a pooled network gets a small code without
+shrinking its last conv stage to a few channels (benchmarks/RESULTS.md, 'the small-code
+target').
+
 The unpooling decoders read where each pool's maximum was, so their code is the pooled
 maps *and* the argmax positions (`code_size` counts both; `transform` returns both,
 maps first, the argmax window indices after them as numbers, so `inverse_transform`
@@ -38,7 +45,8 @@ network in another framework from the checkpoint's JSON alone.
 """
 import numpy as np
 
-from ..layers import Conv2d, ConvTranspose2d, Dropout, Flatten, MaxPool2d, MaxUnpool2d, Reshape, activation_name, make_activation
+from ..layers import Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, MaxPool2d, MaxUnpool2d, Reshape, activation_name, make_activation
+from ..layers.conv import init_conv_weights
 from ..layers.im2col import conv_output_size, conv_transpose_output_size
 from ..losses import make_loss
 from ..penalties import L1ActivityPenalty, L2WeightDecay
@@ -66,6 +74,8 @@ class ConvAutoencoder(AutoencoderBase):
     kernel_size : odd kernel size of every convolution.
     downsample : "pool" (conv + max-pool stages) or "stride" (stride-2 convolutions).
     decoder : "deconv+unpool", "unpool" or "deconv" (see the module docstring).
+    dense_code : None (the code is the last stage's maps) or K, a linear Dense code of K values between
+        the encoder's maps and the decoder (see the module docstring).
     activation, output_activation, loss : as for `Autoencoder` ("bce" needs a sigmoid output); the output is a
         sigmoid by default (images in [0, 1]; a ReLU output can start dead and never recover).
     weight_decay, l1 : L2 on every W (decoupled with optimizer="adamw"); L1 on the code maps.
@@ -77,7 +87,7 @@ class ConvAutoencoder(AutoencoderBase):
     family = "conv"
 
     def __init__(self, input_shape=(1, 28, 28), channels=(16, 8), kernel_size=3, downsample="pool",
-                 decoder="deconv+unpool", activation="relu", output_activation="sigmoid", loss="mse",
+                 decoder="deconv+unpool", dense_code=None, activation="relu", output_activation="sigmoid", loss="mse",
                  weight_decay=0.0, l1=0.0, dropout=0.0, init="pytorch", optimizer="adam", lr=1e-3, epochs=8,
                  batch_size=100, noise=None, patience=None, backend="numpy", seed=0, dtype="float32",
                  progress=False):
@@ -86,6 +96,7 @@ class ConvAutoencoder(AutoencoderBase):
         self.kernel_size = kernel_size
         self.downsample = downsample
         self.decoder = decoder
+        self.dense_code = dense_code
         self.activation = activation
         self.output_activation = output_activation
         self.loss = loss
@@ -122,6 +133,9 @@ class ConvAutoencoder(AutoencoderBase):
         if self.downsample == "stride" and self.decoder != "deconv":
             raise ValueError(f"decoder={self.decoder!r} unpools through max-pool positions, which a stride-2 "
                              f"encoder does not have; use decoder='deconv' or downsample='pool'")
+        if self.dense_code is not None and not (isinstance(self.dense_code, (int, np.integer))
+                                                and not isinstance(self.dense_code, bool) and self.dense_code >= 1):
+            raise ValueError(f"dense_code must be None or a positive integer (the code's width), got {self.dense_code!r}")
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"unknown loss {self.loss!r}; expected one of: mse, bce")
         if self.loss == "bce" and activation_name(self.output_activation) != "sigmoid":
@@ -168,8 +182,15 @@ class ConvAutoencoder(AutoencoderBase):
             c_in = c_out
         encoder.append(Flatten())
         self.code_shape_ = (channels[-1], H, W)
+        decoder = []
+        if self.dense_code is not None:
+            maps, K = int(np.prod(self.code_shape_)), int(self.dense_code)
+            encoder.append(self._dense(maps, K, rng, backend, dtype))
+            decoder += [self._dense(K, maps, rng, backend, dtype), make_activation(act)]
+            if self.dropout:
+                decoder.append(Dropout(self.dropout, xp))
 
-        decoder = [Reshape(self.code_shape_)]
+        decoder.append(Reshape(self.code_shape_))
         outs = [shape[0]] + channels[:-1]  # each decoder stage's output channels
         for i in reversed(range(len(channels))):
             target = sizes[i]  # the size before encoder stage i ('same' convolutions keep it)
@@ -196,6 +217,11 @@ class ConvAutoencoder(AutoencoderBase):
         self.loss_fn_ = make_loss(self.loss)
         self.penalties_ = [L1ActivityPenalty(self.l1)] if self.l1 else []
         self.weight_penalty_ = L2WeightDecay(self.weight_decay) if self.weight_decay and self.optimizer != "adamw" else None
+
+    def _dense(self, fan_in, fan_out, rng, backend, dtype):
+        """A Dense layer initialised like the convolutions: init="pytorch" is torch.nn.Linear's default."""
+        W, b = init_conv_weights((fan_in, fan_out), fan_out, fan_in, self.init, rng, dtype)
+        return Dense(backend.asarray(W), backend.asarray(b), backend.xp)
 
     def _decoder_for_loss(self):
         """With BCE the loss takes the logits: the decoder without its sigmoid (the Flatten stays)."""
@@ -226,6 +252,7 @@ class ConvAutoencoder(AutoencoderBase):
         params = self.get_params()
         params["input_shape"] = [int(s) for s in params["input_shape"]]
         params["channels"] = [int(c) for c in params["channels"]]
+        params["dense_code"] = None if params["dense_code"] is None else int(params["dense_code"])
         return params
 
     # ------------------------------------------------------------------ sizes and the code
@@ -235,8 +262,8 @@ class ConvAutoencoder(AutoencoderBase):
 
     @property
     def maps_size(self):
-        """Values in the pooled (or strided) code maps."""
-        return int(np.prod(self.code_shape_))
+        """Values the encoder computes: the pooled (or strided) code maps, or the dense code's width."""
+        return int(np.prod(self.code_shape_)) if self.dense_code is None else int(self.dense_code)
 
     @property
     def switch_sizes(self):
