@@ -10,11 +10,12 @@ from scratch_ae.labs import run_lab
 def test_conv_lab_quick_compares_the_three_decoders_and_the_small_code(tmp_path):
     results = run_lab("conv", str(tmp_path), quick=True)
     rows = {row["decoder"]: row for row in results["rows"]}
-    assert list(rows) == ["deconv+unpool", "unpool", "deconv", "small code, deconv"]
+    assert list(rows) == ["deconv+unpool", "unpool", "deconv", "small code, deconv", "dense code, deconv"]
     assert rows["deconv"]["code_size"] == rows["deconv"]["pooled_values"] == 8 * 7 * 7
     assert rows["unpool"]["code_size"] == 392 + 16 * 14 * 14 + 392 > rows["unpool"]["pooled_values"]
     assert rows["small code, deconv"]["code_size"] == 72 <= 128
-    assert [row["loss"] for row in rows.values()] == ["mse", "mse", "mse", "bce"]
+    assert rows["dense code, deconv"]["code_size"] == 128 < rows["dense code, deconv"]["pooled_values"] == 16 * 7 * 7
+    assert [row["loss"] for row in rows.values()] == ["mse", "mse", "mse", "bce", "bce"]
     for row in rows.values():
         assert 0 < row["test_sse_per_image"] < 300 and 0 < row["test_bce_per_pixel"] < 1
     figures = tmp_path / "figures"
