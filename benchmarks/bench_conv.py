@@ -168,15 +168,18 @@ def scratch_param_dicts(layers):
 
 
 def scratch_step(layers, optimizer, xb):
-    """One training step: forward loop, MSE and its gradient by hand, backward loop, Adam."""
-    h = xb
-    for layer in layers:
-        h = layer.forward(h)
-    diff = h - xb
-    loss = np.mean(diff * diff)             # L = mean (x_hat - x)^2 over all B*C*H*W entries
-    g = (np.float32(2.0) / np.float32(diff.size)) * diff  # dL/dx_hat
-    for layer in reversed(layers):
-        g = layer.backward(g)
+    """One training step: forward loop, MSE and its gradient by hand, backward loop, Adam.  The
+    forward and backward run inside im2col.loop_threads_held, as ConvAutoencoder.loss_and_grads does."""
+    from scratch_ae.layers.im2col import loop_threads_held
+    with loop_threads_held():
+        h = xb
+        for layer in layers:
+            h = layer.forward(h)
+        diff = h - xb
+        loss = np.mean(diff * diff)             # L = mean (x_hat - x)^2 over all B*C*H*W entries
+        g = (np.float32(2.0) / np.float32(diff.size)) * diff  # dL/dx_hat
+        for layer in reversed(layers):
+            g = layer.backward(g)
     params, grads = scratch_param_dicts(layers)
     optimizer.step(params, grads)
     return loss
@@ -371,7 +374,10 @@ def worker_breakdown(spec):
     im2col_nhwc and col2im_nhwc calls made by layers/conv.py; conv: rest = the convolution layers'
     forward/backward minus those two (bias adds and sums, layout copies, Python);
     elementwise: ReLU, Sigmoid, the loss and its gradient; pool/unpool: MaxPool2d and MaxUnpool2d;
-    optimizer: Adam.step; other: the step minus all of these.
+    optimizer: Adam.step; other: the step minus all of these.  The step runs on one loop thread,
+    outside im2col.loop_threads_held (the stopwatches are not thread-safe), so with two BLAS threads
+    its products run on BLAS's threads: the arrangement before LOOP_THREADS = "blas", whose phases
+    these are; the timed comparison's step (scratch_step) holds BLAS at one thread and splits.
     """
     set_threads(spec["threads"])
     kernel = select_kernel(spec.get("kernel"))
@@ -450,6 +456,7 @@ VARIANTS = {
     "chunks-128KiB": {"CHUNK_BYTES": 128 << 10},     # one image of the pooled network per chunk
     "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
     "loop-threads-2": {"LOOP_THREADS": 2},            # chunks and pooling loops split over two threads
+    "loop-threads-1": {"LOOP_THREADS": 1},            # all on the calling thread, BLAS with its own threads
     "whole-products": {"PER_IMAGE_MAX_MACS": 0},     # each product over the whole chunk, never image by image
     "cached-cols": {"RECOMPUTE_COLS": False},          # a Conv2d keeps its whole im2col matrix for the backward
     "cached-cols-16MiB": {"RECOMPUTE_COLS": False, "CHUNK_BYTES": 16 << 20},

@@ -422,3 +422,60 @@ def test_whole_networks_give_the_reference_outputs_and_gradients(make, shape, ke
         runs[name] = [h] + [v.copy() for layer in layers for v in layer.grads.values()]
     for a, b in zip(runs["compiled"], runs["reference"]):
         assert_close(a, b, np.float64, "network")
+
+
+def blas_libraries_or_skip():
+    libraries = im2col_module._blas_libraries()
+    if not libraries:
+        pytest.skip("threadpoolctl finds no BLAS library to hold at one thread")
+    return libraries
+
+
+def test_loop_threads_held_splits_with_blas_at_one_thread_and_gives_blas_its_threads_back(monkeypatch):
+    """LOOP_THREADS = "blas": two loop threads inside the block only where BLAS may use two; BLAS at one
+    thread inside; each library's own count again afterwards, also when the block raises."""
+    from threadpoolctl import threadpool_limits
+    libraries = blas_libraries_or_skip()
+    monkeypatch.setattr(im2col_module, "LOOP_THREADS", "blas")
+    with threadpool_limits(2, user_api="blas"):
+        assert im2col_module.loop_threads() == 1  # outside a held block: one thread
+        with im2col_module.loop_threads_held():
+            assert im2col_module.loop_threads() == 2
+            assert [lib.get_num_threads() for lib in libraries] == [1] * len(libraries)
+            with im2col_module.loop_threads_held():  # nested: the outer block keeps the hold
+                assert im2col_module.loop_threads() == 2
+            assert im2col_module.loop_threads() == 2
+        assert im2col_module.loop_threads() == 1
+        assert [lib.get_num_threads() for lib in libraries] == [2] * len(libraries)
+        with pytest.raises(RuntimeError):
+            with im2col_module.loop_threads_held():
+                raise RuntimeError("a failing step")
+        assert [lib.get_num_threads() for lib in libraries] == [2] * len(libraries)
+        assert im2col_module.loop_threads() == 1
+    with threadpool_limits(1, user_api="blas"):  # one BLAS thread asked for: one core, nothing held
+        with im2col_module.loop_threads_held():
+            assert im2col_module.loop_threads() == 1
+    monkeypatch.setattr(im2col_module, "LOOP_THREADS", 1)
+    with threadpool_limits(2, user_api="blas"):
+        with im2col_module.loop_threads_held():
+            assert im2col_module.loop_threads() == 1
+            assert [lib.get_num_threads() for lib in libraries] == [2] * len(libraries)
+
+
+def test_a_conv_models_step_on_two_loop_threads_gives_the_one_thread_results(monkeypatch, mnist_test_images):
+    """ConvAutoencoder.loss_and_grads holds BLAS at one thread and splits its chunks: the same loss and
+    gradients (to rounding: BLAS at one thread may round differently from two)."""
+    from threadpoolctl import threadpool_limits
+    blas_libraries_or_skip()
+    monkeypatch.setattr(im2col_module, "CHUNK_BYTES", 20000)  # several chunks per layer
+    from scratch_ae.models.conv import ConvAutoencoder
+    x = mnist_test_images[:6]
+    runs = []
+    for setting in ("blas", 1):
+        monkeypatch.setattr(im2col_module, "LOOP_THREADS", setting)
+        model = ConvAutoencoder(channels=(8, 8), decoder="deconv+unpool", seed=2)
+        with threadpool_limits(2, user_api="blas"):
+            loss, grads = model.loss_and_grads(x, copy=True)
+        runs.append([np.asarray(loss)] + [grads[name] for name in sorted(grads)])
+    for a, b in zip(*runs):
+        assert_close(a, b, np.float32, "two loop threads")

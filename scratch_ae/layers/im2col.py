@@ -209,19 +209,68 @@ def batch_chunks(batch, bytes_per_image):
     return [(n, min(batch, n + step)) for n in range(0, batch, step)]
 
 
-# Threads the channels-last path's own work runs on.  2: its chunks of images (im2col, products,
-# col2im) and the pooling and ReLU loops split between the calling thread and one helper, which
-# the compiled loops (nogil) and BLAS (products small enough to run on the calling thread,
-# PER_IMAGE_MAX_MACS) let run at once.  1: all on the calling thread.
-LOOP_THREADS = 1
+# Threads the channels-last path's own work runs on: its chunks of images (im2col, products,
+# col2im) and the pooling and ReLU loops, split between the calling thread and one helper, which
+# the compiled loops (nogil) and BLAS let run at once.
+#   "blas" (default): two threads inside `loop_threads_held` (a conv model's training step) while
+#       BLAS may use two or more, with BLAS held at one thread for the block; else one.  Read on
+#       entering the block, so OMP_NUM_THREADS=1 or threadpoolctl's threadpool_limits(1) keep it on
+#       one core.  Why: a chunk's product of a few images is too small for BLAS's own threads to pay
+#       for their hand-over, and the chunks are independent (benchmarks/RESULTS.md, 'chunks on two
+#       threads').
+#   2: always two threads, BLAS left as it is; 1: all on the calling thread.
+LOOP_THREADS = "blas"
 
 _HELPERS = {}
 
 
+def _blas_libraries():
+    """threadpoolctl's controllers of the loaded BLAS libraries (NumPy's OpenBLAS, or MKL), or []."""
+    if "blas" not in _HELPERS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _HELPERS["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # threadpoolctl missing or unable to read a library: "blas" means one thread
+            _HELPERS["blas"] = []
+    return _HELPERS["blas"]
+
+
+class loop_threads_held:
+    """A block (a training step) in which, with LOOP_THREADS = "blas" and BLAS allowed two threads
+    or more, split_run uses two threads and every BLAS library is held at one thread, each set
+    back to its own count on leaving.  Why for the whole block and not each split: a product BLAS
+    runs on its own threads between two splits leaves those threads spinning for a while after
+    it, on the cores the split's two threads then need."""
+
+    def __enter__(self):
+        self.saved = None
+        if LOOP_THREADS == "blas" and not _HELPERS.get("held"):
+            counts = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+            if max((n or 1 for _, n in counts), default=1) >= 2:
+                self.saved = counts
+                for lib, _ in counts:
+                    lib.set_num_threads(1)
+                _HELPERS["held"] = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            _HELPERS["held"] = False
+            for lib, n in self.saved:
+                lib.set_num_threads(n)
+
+
+def loop_threads():
+    """The threads split_run uses now (see LOOP_THREADS)."""
+    if LOOP_THREADS == "blas":
+        return 2 if _HELPERS.get("held") else 1
+    return int(LOOP_THREADS)
+
+
 def split_run(fn, ranges):
     """[fn(n0, n1) for (n0, n1) in ranges], the later part of the ranges on a helper thread when
-    LOOP_THREADS > 1; results in order, so sums over them are the same whatever the threads."""
-    if LOOP_THREADS < 2 or len(ranges) < 2:
+    loop_threads() is 2; results in order, so sums over them are the same whatever the threads."""
+    if len(ranges) < 2 or loop_threads() < 2:
         return [fn(n0, n1) for n0, n1 in ranges]
     pool = _HELPERS.get("pool")
     if pool is None:
