@@ -479,3 +479,25 @@ def test_a_conv_models_step_on_two_loop_threads_gives_the_one_thread_results(mon
         runs.append([np.asarray(loss)] + [grads[name] for name in sorted(grads)])
     for a, b in zip(*runs):
         assert_close(a, b, np.float32, "two loop threads")
+
+
+def _split_in_child(queue):
+    im2col_module.LOOP_THREADS = 2
+    queue.put(im2col_module.split_run(lambda n0, n1: (n0, n1), [(0, 1), (1, 2), (2, 3)]))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_split_run_works_in_a_forked_child_of_a_process_that_split_before(monkeypatch):
+    """The helper thread does not survive fork: the child makes its own instead of waiting on a dead one."""
+    import multiprocessing
+    monkeypatch.setattr(im2col_module, "LOOP_THREADS", 2)
+    assert im2col_module.split_run(lambda n0, n1: n0, [(0, 1), (1, 2)]) == [0, 1]  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_split_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("split_run hung in the forked child")
+    assert child.exitcode == 0 and queue.get(timeout=5) == [(0, 1), (1, 2), (2, 3)]

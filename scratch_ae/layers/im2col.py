@@ -18,6 +18,7 @@ runs on NumPy and on CuPy (the array module is passed in as `xp`).
 Derivation: derivations/convolution.md
 """
 import numbers
+import os
 import threading
 
 import numpy as np
@@ -246,7 +247,8 @@ class loop_threads_held:
         self.saved = None
         if LOOP_THREADS == "blas" and not _HELPERS.get("held"):
             counts = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
-            if max((n or 1 for _, n in counts), default=1) >= 2:
+            counts = [(lib, n) for lib, n in counts if n]  # a library that cannot say is left alone
+            if max((n for _, n in counts), default=1) >= 2:
                 self.saved = counts
                 for lib, _ in counts:
                     lib.set_num_threads(1)
@@ -272,10 +274,11 @@ def split_run(fn, ranges):
     loop_threads() is 2; results in order, so sums over them are the same whatever the threads."""
     if len(ranges) < 2 or loop_threads() < 2:
         return [fn(n0, n1) for n0, n1 in ranges]
-    pool = _HELPERS.get("pool")
-    if pool is None:
+    pool, pid = _HELPERS.get("pool", (None, None))
+    if pool is None or pid != os.getpid():  # a forked child has the pool object but not its thread
         from concurrent.futures import ThreadPoolExecutor
-        pool = _HELPERS["pool"] = ThreadPoolExecutor(1, thread_name_prefix="scratch-ae-loops")
+        pool = ThreadPoolExecutor(1, thread_name_prefix="scratch-ae-loops")
+        _HELPERS["pool"] = (pool, os.getpid())
     half = (len(ranges) + 1) // 2
     later = pool.submit(lambda: [fn(n0, n1) for n0, n1 in ranges[half:]])
     first = [fn(n0, n1) for n0, n1 in ranges[:half]]
