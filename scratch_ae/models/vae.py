@@ -30,7 +30,7 @@ from ..backend import array_module
 from ..layers import (HE_FAMILY, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, activation_name,
                       make_activation)
 from ..layers import fused
-from ..layers.im2col import conv_output_size, conv_transpose_output_size
+from ..layers.im2col import conv_output_size, conv_transpose_output_size, loop_threads_held
 from ..layers.reparameterize import GaussianReparameterize
 from ..penalties import L2WeightDecay
 from ..sequential import Sequential
@@ -371,6 +371,13 @@ class VariationalAutoencoder(AutoencoderBase):
 
         Derivation: derivations/vae.md#vae-model
         """
+        if self.encoder == "conv" and self.xp is np:  # the conv layers' CPU chunks on two threads (im2col.LOOP_THREADS)
+            with loop_threads_held():
+                return self._loss_and_grads(x, target, rng, copy)
+        return self._loss_and_grads(x, target, rng, copy)
+
+    def _loss_and_grads(self, x, target, rng, copy):
+        """loss_and_grads' pass itself (see its docstring)."""
         x, target, same = self._pair(x, target)
         if rng is None:
             raise ValueError("loss_and_grads: a variational autoencoder samples z in training; pass rng, a "
