@@ -169,7 +169,8 @@ def scratch_param_dicts(layers):
 
 def scratch_step(layers, optimizer, xb):
     """One training step: forward loop, MSE and its gradient by hand, backward loop, Adam.  The
-    forward and backward run inside im2col.loop_threads_held, as ConvAutoencoder.loss_and_grads does."""
+    forward and backward run inside im2col.loop_threads_held, as a conv model's loss_and_grads does
+    (AutoencoderBase._step_threads)."""
     from scratch_ae.layers.im2col import loop_threads_held
     with loop_threads_held():
         h = xb

@@ -463,19 +463,28 @@ def test_loop_threads_held_splits_with_blas_at_one_thread_and_gives_blas_its_thr
 
 
 def test_a_conv_models_step_on_two_loop_threads_gives_the_one_thread_results(monkeypatch, mnist_test_images):
-    """ConvAutoencoder.loss_and_grads holds BLAS at one thread and splits its chunks: the same loss and
+    """ConvAutoencoder.loss_and_grads (AutoencoderBase._step_threads) holds BLAS at one thread and splits its chunks: the same loss and
     gradients (to rounding: BLAS at one thread may round differently from two)."""
     from threadpoolctl import threadpool_limits
     blas_libraries_or_skip()
     monkeypatch.setattr(im2col_module, "CHUNK_BYTES", 20000)  # several chunks per layer
     from scratch_ae.models.conv import ConvAutoencoder
+    import scratch_ae.layers.conv as conv_module
+    seen = []  # loop_threads() at each of the conv layers' splits
+
+    def recording_split_run(fn, ranges):
+        seen.append(im2col_module.loop_threads())
+        return im2col_module.split_run(fn, ranges)
+    monkeypatch.setattr(conv_module, "split_run", recording_split_run)
     x = mnist_test_images[:6]
     runs = []
     for setting in ("blas", 1):
         monkeypatch.setattr(im2col_module, "LOOP_THREADS", setting)
         model = ConvAutoencoder(channels=(8, 8), decoder="deconv+unpool", seed=2)
+        seen.clear()
         with threadpool_limits(2, user_api="blas"):
             loss, grads = model.loss_and_grads(x, copy=True)
+        assert seen and set(seen) == {2 if setting == "blas" else 1}, seen
         runs.append([np.asarray(loss)] + [grads[name] for name in sorted(grads)])
     for a, b in zip(*runs):
         assert_close(a, b, np.float32, "two loop threads")

@@ -506,7 +506,7 @@ class ConvTranspose2d(_ConvBase):
     def _backward_fast(self, grad_out, W):
         # On a loss plateau (a sigmoid output saturated, deltas of 1e-30 and less) products of small
         # deltas underflow into subnormal float32 numbers, which many x86 CPUs compute with ~100x
-        # slower, and every later product reads them (benchmarks/RESULTS.md, "subnormal gradients").
+        # slower, and every later product reads them (benchmarks/RESULTS.md, "the conv layers' gradients flushed too").
         # The CPU path sets dL/dy entries below tiny/eps to 0 (optimizers.base.flush_tiny_values):
         # below anything the float32 sums downstream can resolve, so the same result to rounding.
         Y, last = self._fast

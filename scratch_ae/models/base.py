@@ -31,6 +31,7 @@ Every model's public boundary is flat, (n_samples, n_features), so data,
 corruptions, metrics, Trainer and checkpoints serve every family unchanged;
 convolutional models reshape inside their encoder and decoder.
 """
+import contextlib
 import numbers
 
 import numpy as np
@@ -39,8 +40,9 @@ from sklearn.exceptions import NotFittedError
 
 from ..backend import check_array_backend, get_backend, is_device_array
 from ..checkpoint import CheckpointError, load_arrays, save_arrays
-from ..layers import activation_name
+from ..layers import Conv2d, ConvTranspose2d, activation_name
 from ..layers import fused
+from ..layers.im2col import loop_threads_held
 from ..sequential import collect_grads
 
 CHECKPOINT_FORMAT = "scratch-ae/1"
@@ -342,6 +344,14 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.encoder_.set_rng(rng)
         self.decoder_.set_rng(rng)
 
+    def _step_threads(self):
+        """The block a training step's passes run in: on the CPU, for a network with conv layers,
+        im2col.loop_threads_held() (their chunks on two threads, BLAS held at one; layers/im2col.py,
+        LOOP_THREADS); otherwise nothing."""
+        if self.xp is np and any(isinstance(layer, (Conv2d, ConvTranspose2d)) for _, layer in self._named_layers()):
+            return loop_threads_held()
+        return contextlib.nullcontext()
+
     def loss_and_grads(self, x, target=None, rng=None, copy=False):
         """One forward and backward pass, in training mode.
 
@@ -361,11 +371,12 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             raise ValueError("loss_and_grads: this model has stochastic layers (dropout); pass rng, a "
                              "numpy.random.Generator, e.g. np.random.default_rng(0)")
         self._prepare_step(rng)
-        objective, decoder = self._objective(x, target)
-        grad = fused.backward(decoder, self.loss_fn_.backward())
-        for penalty in self.penalties_:
-            grad = grad + penalty.backward()
-        fused.backward(self.encoder_, grad)
+        with self._step_threads():
+            objective, decoder = self._objective(x, target)
+            grad = fused.backward(decoder, self.loss_fn_.backward())
+            for penalty in self.penalties_:
+                grad = grad + penalty.backward()
+            fused.backward(self.encoder_, grad)
         grads = self._collect_grads()
         if copy:
             grads = {name: g.copy() for name, g in grads.items()}

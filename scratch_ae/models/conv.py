@@ -47,7 +47,7 @@ import numpy as np
 
 from ..layers import Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, MaxPool2d, MaxUnpool2d, Reshape, activation_name, make_activation
 from ..layers.conv import init_conv_weights
-from ..layers.im2col import conv_output_size, conv_transpose_output_size, loop_threads_held
+from ..layers.im2col import conv_output_size, conv_transpose_output_size
 from ..losses import make_loss
 from ..penalties import L1ActivityPenalty, L2WeightDecay
 from ..sequential import Sequential
@@ -217,14 +217,6 @@ class ConvAutoencoder(AutoencoderBase):
         self.loss_fn_ = make_loss(self.loss)
         self.penalties_ = [L1ActivityPenalty(self.l1)] if self.l1 else []
         self.weight_penalty_ = L2WeightDecay(self.weight_decay) if self.weight_decay and self.optimizer != "adamw" else None
-
-    def loss_and_grads(self, x, target=None, rng=None, copy=False):
-        """AutoencoderBase.loss_and_grads, with the conv layers' CPU chunks on two threads and BLAS
-        held at one for the step where BLAS may use two (layers/im2col.py, LOOP_THREADS)."""
-        if self.xp is not np:
-            return super().loss_and_grads(x, target, rng, copy)
-        with loop_threads_held():
-            return super().loss_and_grads(x, target, rng, copy)
 
     def _dense(self, fan_in, fan_out, rng, backend, dtype):
         """A Dense layer initialised like the convolutions: init="pytorch" is torch.nn.Linear's default."""

@@ -30,7 +30,7 @@ from ..backend import array_module
 from ..layers import (HE_FAMILY, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, activation_name,
                       make_activation)
 from ..layers import fused
-from ..layers.im2col import conv_output_size, conv_transpose_output_size, loop_threads_held
+from ..layers.im2col import conv_output_size, conv_transpose_output_size
 from ..layers.reparameterize import GaussianReparameterize
 from ..penalties import L2WeightDecay
 from ..sequential import Sequential
@@ -371,25 +371,19 @@ class VariationalAutoencoder(AutoencoderBase):
 
         Derivation: derivations/vae.md#vae-model
         """
-        if self.encoder == "conv" and self.xp is np:  # the conv layers' CPU chunks on two threads (im2col.LOOP_THREADS)
-            with loop_threads_held():
-                return self._loss_and_grads(x, target, rng, copy)
-        return self._loss_and_grads(x, target, rng, copy)
-
-    def _loss_and_grads(self, x, target, rng, copy):
-        """loss_and_grads' pass itself (see its docstring)."""
         x, target, same = self._pair(x, target)
         if rng is None:
             raise ValueError("loss_and_grads: a variational autoencoder samples z in training; pass rng, a "
                              "numpy.random.Generator, e.g. np.random.default_rng(0)")
         x, target = self._binarized(x, target, same, rng)
         self._prepare_step(rng)
-        objective, _, _ = self._forward(x, target, self.beta_)
-        grad_z = fused.backward(self._decoder_logits, self.nll_.backward())
-        d_mu, d_logvar = self.kl_.backward()
-        beta = self.beta_
-        grad_h = self.reparameterize_.backward(grad_z, beta * d_mu, beta * d_logvar)
-        fused.backward(self._encoder_backward, grad_h)
+        with self._step_threads():
+            objective, _, _ = self._forward(x, target, self.beta_)
+            grad_z = fused.backward(self._decoder_logits, self.nll_.backward())
+            d_mu, d_logvar = self.kl_.backward()
+            beta = self.beta_
+            grad_h = self.reparameterize_.backward(grad_z, beta * d_mu, beta * d_logvar)
+            fused.backward(self._encoder_backward, grad_h)
         grads = self._collect_grads()
         if copy:
             grads = {name: g.copy() for name, g in grads.items()}
