@@ -26,7 +26,7 @@ sys.path[:0] = [str(HERE.parent)]
 from scratch_ae.data import load_dataset  # noqa: E402
 from scratch_ae.labs.deep30 import SIZES, cosine_lr  # noqa: E402
 from scratch_ae.metrics import reconstruction_metrics  # noqa: E402
-from scratch_ae.model import Autoencoder  # noqa: E402
+from scratch_ae.models import Autoencoder  # noqa: E402
 from scratch_ae.optimizers import make_optimizer  # noqa: E402
 from scratch_ae.training import Trainer  # noqa: E402
 

@@ -1,7 +1,7 @@
 """scratch-ae: autoencoders from scratch in NumPy/CuPy, every gradient derived by hand."""
 from .backend import BackendError, get_backend
 from .checkpoint import CheckpointError
-from .model import Autoencoder
+from .models import Autoencoder
 from .optimizers import SGD, Adam, AdamW, make_optimizer
 from .training import Trainer, TrainingInterrupted
 

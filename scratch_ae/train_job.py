@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__
 from .metrics import reconstruction_metrics
 from .layers import activation_name
-from .model import Autoencoder
+from .models import Autoencoder
 from .optimizers import make_optimizer
 from .training import Trainer, TrainingInterrupted
 

@@ -14,7 +14,7 @@ Models are float64 so that the training noise, not rounding, sets the floor.
 import numpy as np
 import pytest
 
-from scratch_ae.model import Autoencoder
+from scratch_ae.models import Autoencoder
 from scratch_ae.optimizers import make_optimizer
 from scratch_ae.pca import (PCA, components_from_linear_autoencoder, decoder_matrix, principal_angles,
                             weight_decay_decoder)

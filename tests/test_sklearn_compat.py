@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from scratch_ae.model import Autoencoder
+from scratch_ae.models import Autoencoder
 from scratch_ae.pca import PCA
 
 

@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from ..metrics import reconstruction_metrics
-from ..model import Autoencoder
+from ..models import Autoencoder
 
 QUICK_TRAIN, QUICK_TEST = 2000, 500
 

@@ -18,7 +18,7 @@ it is never used to choose anything.
 import os
 
 from ..metrics import reconstruction_metrics
-from ..model import Autoencoder
+from ..models import Autoencoder
 from ..optimizers import make_optimizer
 from ..pca import PCA
 from ..plots import plot_image_rows, plot_loss_curves

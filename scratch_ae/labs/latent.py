@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from ..model import Autoencoder
+from ..models import Autoencoder
 from ..optimizers import make_optimizer
 from ..plots import _save, plot_image_rows
 from ..training import Trainer
