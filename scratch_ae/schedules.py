@@ -33,7 +33,6 @@ call; fused_cpu.py casts lr per call).  Nothing caches it, so setting `optimizer
 """
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -263,7 +262,7 @@ def make_schedule(spec):
     """A Schedule from a `--lr-schedule` string ("constant", "step:10:0.5", "cosine", "cosine:0.01",
     "warmup-cosine:0.05", "warmup-cosine:0.05:0.01", "one-cycle:0.3"), a Schedule (returned as is)
     or None (Constant).  Bad input: a one-line ScheduleSpecError (a ValueError) naming --lr-schedule
-    and the valid forms.
+    and the valid forms.  (The command line's `--lr-schedule` type is scratch_ae.cli.specs.parse_lr_schedule.)
     """
     if spec is None:
         return Constant()
@@ -293,17 +292,6 @@ def make_schedule(spec):
         raise ScheduleSpecError(f"{spec!r}: {exc}; valid forms: {FORMS_TEXT}") from None
 
 
-def parse_lr_schedule(text):
-    """argparse `type=` for --lr-schedule: the canonical spec string (JSON-able, for the saved config).
-
-    Raises argparse.ArgumentTypeError, so argparse prints "argument --lr-schedule: <what is wrong>".
-    """
-    try:
-        return make_schedule(text).spec()
-    except ScheduleSpecError as exc:
-        raise argparse.ArgumentTypeError(exc.detail) from None
-
-
 def apply_schedule(optimizer, base_lr, schedule, step, total_steps, steps_per_epoch=1):
     """Set `optimizer.lr` for the step about to be taken (0-based global `step`); returns the lr.
 
@@ -321,4 +309,4 @@ def apply_schedule(optimizer, base_lr, schedule, step, total_steps, steps_per_ep
 
 
 __all__ = ["Schedule", "Constant", "Step", "Cosine", "WarmupCosine", "OneCycle", "SCHEDULES", "FORMS",
-           "ScheduleSpecError", "make_schedule", "parse_lr_schedule", "apply_schedule"]
+           "ScheduleSpecError", "make_schedule", "apply_schedule"]

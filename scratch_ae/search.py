@@ -23,12 +23,9 @@ log-uniform in [5e-5, 5e-3], dropout uniform in [0, 0.5], code size 4, at most 4
 with early stopping (patience 5), seed 0.  `--quick`: 3 trials, 2 folds, 1 epoch, the first 1000
 training images (what the test suite runs).
 
-`--space` changes or adds ranges, repeatable; names: lr, weight_decay, dropout, l1, code, hidden,
-batch_size.  Each is `name=low:high` (uniform), `name=low:high:log` (log-uniform), `name=a,b,c`
-(a list to pick from) or `name=v` (fixed); or a JSON object, inline or in a file, whose values are
-such strings, lists, numbers or {"low": .., "high": .., "log": true}:
-    scratch-ae search --space lr=1e-4:1e-2:log --space code=2,4,8
-    scratch-ae search --space '{"dropout": "0:0.3", "code": [4, 6]}'
+The space is a dict name -> {"low", "high", "log"} (uniform or log-uniform) or {"values": [...]}
+(a list to pick from); names: lr, weight_decay, dropout, l1, code, hidden, batch_size.  The command
+line's `--space` text (name=low:high[:log], name=a,b,c, JSON) is parsed by scratch_ae.cli.specs.
 
 Parallelism: `--n-jobs N` runs a trial's folds in N worker processes (joblib's loky, through
 cross_validate).  It helps on a multi-core CPU only: on a GPU the workers would queue on one
@@ -36,11 +33,13 @@ device, so `--backend cupy` refuses n_jobs > 1.  Each worker's BLAS is limited t
 cpu_count // N threads (joblib's inner_max_num_threads), so N workers do not oversubscribe the
 cores; for several searches side by side, also run each with OPENBLAS_NUM_THREADS=1.
 
-Output: search.json (every trial's parameters, per-fold losses, mean, std, epochs run, seconds;
-the best parameters; seed, folds, the space, the network; `train_config`, the options of
-`scratch-ae train` that retrain the best configuration, and `retrain_command`,
-`scratch-ae train --config DIR/search.json`) and search.md (the table), under `--out`
-(default runs/search, runs/search-quick with --quick), checked before any work.  The same seed
+Output (write_outputs): search.json (every trial's parameters, per-fold losses, mean, std, epochs
+run, seconds, diverged folds; the best parameters; seed, folds, the space, the network; with a best
+trial, `train_config`, the options of `scratch-ae train` that retrain it, and `retrain_command`) and
+search.md (the table).  A trial with a diverged fold is not a result (`is_result`): it is ranked below
+every finite trial and is never the best; when every trial diverged, "best" is None.  `search` can
+continue an interrupted search (`finished`) and reports each finished trial (`on_trial`), so the
+command line keeps search.json current and resumes it (scratch_ae/cli/search.py).  The same seed
 gives the same trials and the same table (at one BLAS thread; threaded BLAS may move the last digits).
 """
 import json
@@ -63,117 +62,23 @@ DEFAULT_SPACE = {
 DEFAULTS = dict(trials=30, folds=3, epochs=45, limit=None, patience=5, validation_fraction=0.1, hidden=(256,),
                 code_activation="identity", batch_size=100, seed=0)
 QUICK = dict(trials=3, folds=2, epochs=1, limit=1000)
-SEARCH_HELP = ("random search of lr, weight decay, dropout and code size, each trial scored by k-fold "
-               "cross-validation on the training set; writes search.json and search.md")
 RESULT_FILE = "search.json"
 
 
-class SearchSpaceError(ValueError):
-    """A --space entry that cannot be parsed or names an unknown hyperparameter."""
-
-
-# ---------------------------------------------------------------------- the space
-def _number(text, name, integer):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise SearchSpaceError(f"argument --space: {name}: expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise SearchSpaceError(f"argument --space: {name}: expected a finite number, got {text!r}")
-    if integer:
-        if value != int(value) or value < 1:
-            raise SearchSpaceError(f"argument --space: {name}: expected positive integers, got {text!r}")
-        return int(value)
-    return value
-
-
-def _check_bounds(name, spec):
-    """Refuse values no model accepts, here, before any data is loaded."""
-    values = spec["values"] if "values" in spec else [spec["low"], spec["high"]]
-    for v in values:
-        if name == "dropout" and not 0 <= v < 1:
-            raise SearchSpaceError(f"argument --space: dropout (the drop probability) must lie in [0, 1), got {v!r}")
-        if name in ("lr",) and not v > 0:
-            raise SearchSpaceError(f"argument --space: lr must be > 0, got {v!r}")
-        if name in ("weight_decay", "l1") and not v >= 0:
-            raise SearchSpaceError(f"argument --space: {name} must be >= 0, got {v!r}")
-    if "values" not in spec:
-        if not spec["low"] < spec["high"]:
-            raise SearchSpaceError(f"argument --space: {name}: low must be below high, got {spec['low']!r}:{spec['high']!r}")
-        if spec["log"] and not spec["low"] > 0:
-            raise SearchSpaceError(f"argument --space: {name}: a log-uniform range needs low > 0, got {spec['low']!r}")
-        if name in INTEGER_NAMES:
-            raise SearchSpaceError(f"argument --space: {name} takes a list of integers (e.g. {name}=4,8), not a range")
-    return spec
-
-
-def parse_range(name, value):
-    """One space entry -> {"low", "high", "log"} or {"values": [...]}; `value` as in the module docstring."""
-    if name not in SPACE_NAMES:
-        raise SearchSpaceError(f"argument --space: unknown hyperparameter {name!r}; expected one of: "
-                               + ", ".join(SPACE_NAMES))
-    integer = name in INTEGER_NAMES
-    if isinstance(value, dict):
-        if "values" in value:
-            return parse_range(name, list(value["values"]))
-        if set(value) - {"low", "high", "log"} or not {"low", "high"} <= set(value):
-            raise SearchSpaceError(f"argument --space: {name}: a range is {{\"low\": .., \"high\": .., \"log\": "
-                                   f"true/false}}, got {json.dumps(value)}")
-        spec = {"low": _number(value["low"], name, False), "high": _number(value["high"], name, False),
-                "log": bool(value.get("log", False))}
-    elif isinstance(value, (list, tuple)):
-        if not value:
-            raise SearchSpaceError(f"argument --space: {name}: the list of values is empty")
-        spec = {"values": [_number(v, name, integer) for v in value]}
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        spec = {"values": [_number(value, name, integer)]}
-    elif isinstance(value, str):
-        text = value.strip()
-        if ":" in text:
-            parts = text.split(":")
-            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "uniform")):
-                raise SearchSpaceError(f"argument --space: {name}: expected low:high or low:high:log, got {value!r}")
-            spec = {"low": _number(parts[0], name, False), "high": _number(parts[1], name, False),
-                    "log": len(parts) == 3 and parts[2] == "log"}
-        else:
-            spec = {"values": [_number(v, name, integer) for v in text.split(",")]}
-    else:
-        raise SearchSpaceError(f"argument --space: {name}: cannot read {value!r}")
-    return _check_bounds(name, spec)
-
-
-def parse_space(entries=(), base=None):
-    """--space entries (name=spec strings, inline JSON objects or JSON file paths) over `base`
-    (DEFAULT_SPACE): a dict name -> spec.  Later entries win."""
-    space = {name: dict(spec) for name, spec in (DEFAULT_SPACE if base is None else base).items()}
-    for entry in entries or ():
-        if isinstance(entry, dict):
-            items = entry.items()
-        else:
-            text = str(entry).strip()
-            if text.startswith("{") or text.endswith(".json"):
-                try:
-                    if text.startswith("{"):
-                        obj = json.loads(text)
-                    else:
-                        with open(text) as f:
-                            obj = json.load(f)
-                except FileNotFoundError:
-                    raise SearchSpaceError(f"argument --space: no such file: {text}") from None
-                except (OSError, json.JSONDecodeError) as exc:
-                    raise SearchSpaceError(f"argument --space: cannot read {text!r} as JSON ({exc})") from None
-                if not isinstance(obj, dict):
-                    raise SearchSpaceError(f"argument --space: the JSON must be an object of name: range, got {text!r}")
-                items = obj.items()
-            elif "=" in text:
-                name, _, spec = text.partition("=")
-                items = [(name.strip(), spec)]
-            else:
-                raise SearchSpaceError(f"argument --space: expected name=low:high[:log], name=a,b,c or a JSON "
-                                       f"object or file, got {text!r}")
-        for name, value in items:
-            space[name] = parse_range(name, value)
-    return space
+def check_space(space):
+    """`space` (name -> {"low", "high", "log"} or {"values": [...]}, as scratch_ae.cli.specs.parse_space
+    builds it from --space text) as a fresh dict; a ValueError naming a malformed entry."""
+    out = {}
+    for name, spec in space.items():
+        if name not in SPACE_NAMES:
+            raise ValueError(f"search space: unknown hyperparameter {name!r}; expected one of: " + ", ".join(SPACE_NAMES))
+        ok = isinstance(spec, dict) and (("values" in spec and len(spec["values"]) > 0)
+                                         or {"low", "high", "log"} <= set(spec))
+        if not ok:
+            raise ValueError(f"search space: {name}: expected {{'low': .., 'high': .., 'log': ..}} or "
+                             f"{{'values': [...]}}, got {spec!r}")
+        out[name] = dict(spec)
+    return out
 
 
 def describe_range(spec):
@@ -217,7 +122,7 @@ def estimator_params(trial, settings):
                   batch_size=trial.get("batch_size", settings["batch_size"]),
                   early_stopping=settings["early_stopping"], patience=settings["patience"],
                   validation_fraction=settings["validation_fraction"], seed=settings["seed"],
-                  backend=settings["backend"])
+                  backend=settings["backend"], engine=settings.get("engine", "auto"))
     for name in ("lr", "weight_decay", "dropout", "l1"):
         if name in trial:
             params[name] = trial[name]
@@ -245,15 +150,39 @@ def evaluate_trial(X, trial, settings, n_jobs=1):
             "seconds": time.perf_counter() - t0}
 
 
+def is_result(trial):
+    """A trial counts only when no fold diverged and its loss is finite: a diverged fold's score is
+    that of the weights restored after the divergence (often the untrained ones), not of training."""
+    return not trial["diverged_folds"] and math.isfinite(trial["mean_val_loss"])
+
+
 # ---------------------------------------------------------------------- the search
+class SearchInterrupted(Exception):
+    """Ctrl-C during a search: `result` holds the finished trials (as `search` returns them, with
+    "interrupted": true) and `trial` the 1-based number of the trial it stopped in."""
+
+    def __init__(self, result, trial):
+        super().__init__(f"search interrupted in trial {trial} of {result['n_trials']}")
+        self.result, self.trial = result, trial
+
+
 def search(X, space=None, trials=DEFAULTS["trials"], folds=DEFAULTS["folds"], epochs=DEFAULTS["epochs"],
            seed=DEFAULTS["seed"], patience=DEFAULTS["patience"], early_stopping=True,
            validation_fraction=DEFAULTS["validation_fraction"], hidden=DEFAULTS["hidden"],
            code_activation=DEFAULTS["code_activation"], batch_size=DEFAULTS["batch_size"], backend="numpy",
-           n_jobs=1, progress=False):
+           engine="auto", n_jobs=1, progress=False, finished=(), on_trial=None):
     """Run the random search on the training images X (N, D); returns a JSON-able dict with
-    "trials" sorted by mean validation loss (best first), "best" and "settings"."""
-    space = parse_space(base=space) if space is not None else parse_space()
+    "trials" ranked (best first: every trial that is a result, by mean validation loss, then the
+    diverged ones), "best" (None when every trial diverged, with "all_diverged": true) and "settings".
+
+    space: name -> {"low", "high", "log"} or {"values": [...]} (default DEFAULT_SPACE).
+    finished: trials of an earlier, interrupted run of this very search (search.json's "trials"):
+    they are kept, not run again, and must be the trials this seed draws.  on_trial(result): called
+    after every trial with the result so far (to write it).  Ctrl-C (KeyboardInterrupt, or
+    TrainingInterrupted inside a fold) raises SearchInterrupted carrying the finished trials.
+    """
+    from .training import TrainingInterrupted
+    space = check_space(DEFAULT_SPACE if space is None else space)
     if n_jobs != 1 and backend == "cupy":
         raise ValueError("argument --n-jobs: with --backend cupy the workers would queue on one GPU; use --n-jobs 1")
     if not (isinstance(folds, (int, np.integer)) and folds >= 2):
@@ -263,29 +192,58 @@ def search(X, space=None, trials=DEFAULTS["trials"], folds=DEFAULTS["folds"], ep
     settings = dict(folds=int(folds), epochs=int(epochs), seed=int(seed), patience=patience if early_stopping else None,
                     early_stopping=bool(early_stopping), validation_fraction=float(validation_fraction),
                     hidden=[int(h) for h in hidden], code_activation=code_activation, batch_size=int(batch_size),
-                    backend=backend, n_train=int(X.shape[0]), width=int(X.shape[1]))
+                    backend=backend, engine=engine, n_train=int(X.shape[0]), width=int(X.shape[1]))
     _validate_settings(space, settings)
     sampled = sample_trials(space, trials, seed)
+    done = sorted((dict(t) for t in finished), key=lambda t: t["trial"])
+    for t in done:
+        if not 1 <= t["trial"] <= len(sampled) or t["params"] != sampled[t["trial"] - 1]:
+            raise ValueError(f"argument --resume: trial {t['trial']} of the saved search is not the trial this "
+                             f"seed and space draw; the saved search and these options differ")
+    summary = lambda: summarize(done, space, settings, len(sampled))  # noqa: E731
     bar = _TrialProgress(progress, len(sampled))
-    done = []
-    with _worker_threads(n_jobs):
-        for i, trial in enumerate(sampled):
-            outcome = evaluate_trial(X, trial, settings, n_jobs=n_jobs)
-            done.append({"trial": i + 1, "params": trial, **outcome})
-            bar.update(done[-1], min(t["mean_val_loss"] for t in done))
-    bar.close()
-    ranked = sorted(done, key=lambda t: (not math.isfinite(t["mean_val_loss"]), t["mean_val_loss"], t["trial"]))
+    finished_numbers = {t["trial"] for t in done}
+    try:
+        with _worker_threads(n_jobs):
+            for i, trial in enumerate(sampled):
+                if i + 1 in finished_numbers:
+                    continue
+                try:
+                    outcome = evaluate_trial(X, trial, settings, n_jobs=n_jobs)
+                except (KeyboardInterrupt, TrainingInterrupted):
+                    raise SearchInterrupted({**summary(), "interrupted": True, "stopped_in_trial": i + 1}, i + 1) from None
+                done.append({"trial": i + 1, "params": trial, **outcome})
+                bar.update(done[-1], summary()["best"])
+                if on_trial is not None:
+                    on_trial(summary())
+    finally:
+        bar.close()
+    return summary()
+
+
+def summarize(done, space, settings, n_trials):
+    """The search's result from its finished trials: ranked, the best (a result, never a diverged
+    trial), the space, settings and network."""
+    ranked = sorted((dict(t) for t in done),
+                    key=lambda t: (not is_result(t), t["mean_val_loss"] if math.isfinite(t["mean_val_loss"])
+                                   else math.inf, t["trial"]))
     for rank, trial in enumerate(ranked, 1):
         trial["rank"] = rank
-    best = ranked[0]
-    settings["sizes"] = [settings["width"], *estimator_params(best["params"], settings)["sizes"][1:]]
-    return {"trials": ranked, "best": {"trial": best["trial"], "params": best["params"],
-                                       "mean_val_loss": best["mean_val_loss"], "std_val_loss": best["std_val_loss"]},
-            "seed": int(seed), "folds": int(folds), "n_trials": len(sampled),
-            "space": {name: {**spec, "description": describe_range(spec)} for name, spec in space.items()},
-            "settings": settings,
-            "network": network_description(settings, best["params"]),
-            "validation_loss": "squared reconstruction error per image on the held-out fold (= -score)"}
+    best = ranked[0] if ranked and is_result(ranked[0]) else None
+    settings = dict(settings)
+    shown = best["params"] if best else (ranked[0]["params"] if ranked else {})
+    settings["sizes"] = [settings["width"], *estimator_params(shown, settings)["sizes"][1:]]
+    result = {"trials": ranked, "seed": settings["seed"], "folds": settings["folds"], "n_trials": n_trials,
+              "best": None if best is None else {"trial": best["trial"], "params": best["params"],
+                                                 "mean_val_loss": best["mean_val_loss"],
+                                                 "std_val_loss": best["std_val_loss"]},
+              "space": {name: {**spec, "description": describe_range(spec)} for name, spec in space.items()},
+              "settings": settings, "network": network_description(settings, shown),
+              "validation_loss": "squared reconstruction error per image on the held-out fold (= -score)",
+              "diverged_trials": sum(not is_result(t) for t in ranked)}
+    if ranked and best is None:
+        result["all_diverged"] = True
+    return result
 
 
 def network_description(settings, params):
@@ -318,13 +276,17 @@ class _TrialProgress:
         self.bar = tqdm(total=total, disable=not self.tty, unit="trial", leave=False, file=sys.stderr)
 
     def update(self, trial, best):
+        """After `trial`; best: the search's "best" so far (None while no trial is a result)."""
+        so_far = "no result yet" if best is None else f"{best['mean_val_loss']:.4g}"
         if self.tty:
             self.bar.update(1)
-            self.bar.set_postfix(best=f"{best:.4g}")
+            self.bar.set_postfix(best=so_far)
         elif self.enabled:
-            print(f"trial {trial['trial']}/{self.total}: {format_params(trial['params'])}: validation loss "
-                  f"{trial['mean_val_loss']:.4g} +- {trial['std_val_loss']:.2g} over {len(trial['fold_losses'])} folds, "
-                  f"{trial['seconds']:.1f} s (best so far {best:.4g})", file=sys.stderr, flush=True)
+            outcome = (f"validation loss {trial['mean_val_loss']:.4g} +- {trial['std_val_loss']:.2g} over "
+                       f"{len(trial['fold_losses'])} folds" if is_result(trial)
+                       else f"diverged in {diverged_folds(trial)} folds (not a result)")
+            print(f"trial {trial['trial']}/{self.total}: {format_params(trial['params'])}: {outcome}, "
+                  f"{trial['seconds']:.1f} s (best so far {so_far})", file=sys.stderr, flush=True)
 
     def close(self):
         self.bar.close()
@@ -355,8 +317,14 @@ def format_params(params):
     return ", ".join(f"{k}={v}" if isinstance(v, int) else f"{k}={v:.3g}" for k, v in sorted(params.items()))
 
 
+def diverged_folds(trial):
+    """'2 of 2' (folds that diverged, of all); a non-finite loss without a diverged fold counts all."""
+    n = len(trial["fold_losses"])
+    return f"{trial['diverged_folds'] or n} of {n}"
+
+
 def format_table(result, markdown=False):
-    """The trials sorted by mean validation loss (best first), one line each, as text or Markdown.
+    """The trials ranked (best first, diverged trials last and marked), one line each, as text or Markdown.
 
     Only what the seed decides (no timings), so the same seed prints the same table."""
     names = list(result["space"])
@@ -365,8 +333,9 @@ def format_table(result, markdown=False):
     for t in result["trials"]:
         values = [str(t["rank"]), str(t["trial"])]
         values += [(str(t["params"][n]) if isinstance(t["params"][n], int) else f"{t['params'][n]:.3g}") for n in names]
-        values += [f"{t['mean_val_loss']:.4f}", f"{t['std_val_loss']:.4f}",
-                   "/".join(str(e) for e in t["epochs_run"])]
+        values += ([f"{t['mean_val_loss']:.4f}", f"{t['std_val_loss']:.4f}"] if is_result(t) else
+                   [f"diverged ({diverged_folds(t)} folds)", "-"])
+        values += ["/".join(str(e) for e in t["epochs_run"])]
         rows.append(values)
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -386,7 +355,8 @@ def train_config(result, dataset="mnist"):
            "code_activation": settings["code_activation"], "lr": params.get("lr", 1e-3),
            "weight_decay": params.get("weight_decay", 0.0), "dropout": params.get("dropout", 0.0),
            "batch_size": params.get("batch_size", settings["batch_size"]), "epochs": settings["epochs"],
-           "patience": settings["patience"], "seed": settings["seed"], "backend": settings["backend"]}
+           "patience": settings["patience"], "seed": settings["seed"], "backend": settings["backend"],
+           "engine": settings.get("engine", "auto")}
     if "l1" in params:
         cfg["l1"] = params["l1"]
     if settings["early_stopping"]:
@@ -397,7 +367,7 @@ def train_config(result, dataset="mnist"):
 
 
 # Options of train_config that an older `scratch-ae train` may not know (see load_search_config).
-NEW_TRAIN_OPTIONS = {"dropout": 0.0, "code_activation": None}
+NEW_TRAIN_OPTIONS = {"dropout": 0.0, "code_activation": None, "engine": "auto"}
 
 
 def load_search_config(path, known_options=None):
@@ -433,28 +403,48 @@ def load_search_config(path, known_options=None):
     return cfg
 
 
+def status_line(result, out_dir):
+    """What the search came to, in one sentence: the best trial, or why there is none."""
+    best = result["best"]
+    if result.get("interrupted"):
+        done = len(result["trials"])
+        head = (f"Interrupted in trial {result['stopped_in_trial']} of {result['n_trials']}; {done} finished trial"
+                f"{'s' if done != 1 else ''} kept. Continue with: `scratch-ae search --resume {out_dir}`.")
+        return head + ("" if best is None else f" Best so far: trial {best['trial']} ({format_params(best['params'])}), "
+                                               f"validation loss {best['mean_val_loss']:.4f}.")
+    if best is None:
+        return (f"Every trial diverged ({result['n_trials']} of {result['n_trials']}): no configuration to "
+                f"retrain; lower the learning rates of the space.")
+    return (f"Best: trial {best['trial']} ({format_params(best['params'])}), validation loss "
+            f"{best['mean_val_loss']:.4f} +- {best['std_val_loss']:.4f}.")
+
+
 def write_outputs(out_dir, result, command=None):
+    """search.json and search.md in out_dir (atomically); a retrain command only when there is a best trial."""
     from .train_job import write_json
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, RESULT_FILE)
     result = dict(result)
-    result["retrain_command"] = f"scratch-ae train --config {path}"
+    finished = result["best"] is not None and not result.get("interrupted")
+    if finished:
+        result["retrain_command"] = f"scratch-ae train --config {path}"
     if command:
         result["command"] = command
     write_json(path, result)
-    best = result["best"]
+    settings = result["settings"]
     lines = ["# Random search with k-fold cross-validation", "",
-             f"{result['n_trials']} trials, {result['folds']} folds on {result['settings']['n_train']} training "
-             f"images, seed {result['seed']}; network {result['network']}; at most {result['settings']['epochs']} "
-             f"epoch{'s' if result['settings']['epochs'] != 1 else ''} per fold" + (f", early stopping (patience {result['settings']['patience']}, validation "
-                                  f"{result['settings']['validation_fraction']:g} of the fold's training rows)"
-                                  if result["settings"]["early_stopping"] else "") + ".",
-             "Validation loss: " + result["validation_loss"] + "; std over the folds.", "",
+             f"{result['n_trials']} trials, {result['folds']} folds on {settings['n_train']} training "
+             f"images, seed {result['seed']}; network {result['network']}; at most {settings['epochs']} "
+             f"epoch{'s' if settings['epochs'] != 1 else ''} per fold" + (
+                 f", early stopping (patience {settings['patience']}, validation "
+                 f"{settings['validation_fraction']:g} of the fold's training rows)" if settings["early_stopping"] else "")
+             + ".",
+             "Validation loss: " + result["validation_loss"] + "; std over the folds. A trial with a diverged fold "
+             "is not a result: it is marked and ranked last.", "",
              "Space: " + "; ".join(f"{n} {s['description']}" for n, s in result["space"].items()) + ".", "",
-             format_table(result, markdown=True), "",
-             f"Best: trial {best['trial']} ({format_params(best['params'])}), validation loss "
-             f"{best['mean_val_loss']:.4f} +- {best['std_val_loss']:.4f}.", "",
-             f"Retrain it: `{result['retrain_command']}`", ""]
+             format_table(result, markdown=True), "", status_line(result, out_dir), ""]
+    if finished:
+        lines += [f"Retrain it: `{result['retrain_command']}`", ""]
     tmp = os.path.join(out_dir, "search.md.tmp")
     with open(tmp, "w") as f:
         f.write("\n".join(lines))
@@ -462,120 +452,6 @@ def write_outputs(out_dir, result, command=None):
     return path
 
 
-# ---------------------------------------------------------------------- the command line
-def add_search_arguments(parser):
-    """The options of `scratch-ae search` on an argparse (sub)parser."""
-    from .backend import BACKENDS
-    from .cli import hidden_sizes, open_fraction, positive_int
-    from .data import DATASETS
-    from .layers import ACTIVATIONS
-
-    def at_least_2(text):
-        value = positive_int(text)
-        if value < 2:
-            import argparse
-            raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
-        return value
-
-    D, Q = DEFAULTS, QUICK
-    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="which images (the training split)")
-    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="array backend: CPU or GPU")
-    parser.add_argument("--seed", type=int, default=D["seed"], help="seed for the trials, the folds, weights and batches")
-    parser.add_argument("--out", default=None, help="output folder (default: runs/search, or runs/search-quick with --quick)")
-    parser.add_argument("--data-dir", default=None, help="where to look for (and download) datasets")
-    parser.add_argument("--overwrite", action="store_true", help="allow --out to replace a finished search")
-    parser.add_argument("--space", action="append", default=None, metavar="SPEC",
-                        help="a range: name=low:high[:log], name=a,b,c, or a JSON object or file (repeatable; "
-                             "names: " + ", ".join(SPACE_NAMES) + "); default: " +
-                             "; ".join(f"{n} {describe_range(s)}" for n, s in DEFAULT_SPACE.items()))
-    parser.add_argument("--trials", type=positive_int, default=None, help=f"how many trials (default {D['trials']}; quick {Q['trials']})")
-    parser.add_argument("--folds", type=at_least_2, default=None, help=f"k of k-fold CV (default {D['folds']}; quick {Q['folds']})")
-    parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"at most this many epochs per fold (default {D['epochs']}; quick {Q['epochs']})")
-    parser.add_argument("--patience", type=positive_int, default=D["patience"], help="early stopping patience (epochs)")
-    parser.add_argument("--no-early-stopping", action="store_true", help="train every fold for all --epochs")
-    parser.add_argument("--validation-fraction", type=open_fraction, default=D["validation_fraction"],
-                        help="share of each fold's training rows held out for early stopping")
-    parser.add_argument("--hidden", type=hidden_sizes, default=",".join(map(str, D["hidden"])),
-                        help="hidden width(s) between the input and the code, comma-separated")
-    parser.add_argument("--code-activation", choices=list(ACTIVATIONS) + ["linear"], default=D["code_activation"],
-                        help="the code layer's activation")
-    parser.add_argument("--batch-size", type=positive_int, default=D["batch_size"], help="images per step")
-    parser.add_argument("--limit", type=positive_int, default=None, help=f"use only the first N training images (quick {Q['limit']})")
-    parser.add_argument("--n-jobs", type=int, default=1,
-                        help="worker processes for a trial's folds (CPU only; -1: all cores; BLAS threads per worker "
-                             "= cores // N)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a tiny search: {Q['trials']} trials, {Q['folds']} folds, {Q['epochs']} epoch, "
-                             f"{Q['limit']} images")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-trial lines")
-    return parser
-
-
-def _resolved(args, name):
-    value = getattr(args, name, None)
-    if value is not None:
-        return value
-    return QUICK.get(name, DEFAULTS[name]) if args.quick else DEFAULTS[name]
-
-
-def _command_line(args, argv=None):
-    """The command that reruns this search: argv as given, else rebuilt from the parsed options."""
-    import shlex
-    if argv is None:
-        argv = []
-        for name in ("dataset", "backend", "seed", "data_dir", "trials", "folds", "epochs", "patience",
-                     "validation_fraction", "hidden", "code_activation", "batch_size", "limit", "n_jobs"):
-            value = _resolved(args, name) if name in DEFAULTS else getattr(args, name, None)
-            if value is not None:
-                argv += [f"--{name.replace('_', '-')}", str(value)]
-        for entry in args.space or ():
-            argv += ["--space", str(entry)]
-        argv += ["--no-early-stopping"] if args.no_early_stopping else []
-    return "scratch-ae search " + shlex.join(argv)
-
-
-def run_search(args, argv=None):
-    """`scratch-ae search`: parse, check --out, load the data, search, write; returns the exit status
-    (0 done, 2 bad input in one line on stderr, nothing written)."""
-    from .backend import BackendError, get_backend
-    from .checkpoint import CheckpointError
-    from .data import DataError, load_dataset
-    from .outputs import check_writable
-    out = args.out or os.path.join("runs", "search" + ("-quick" if args.quick else ""))
-    try:
-        check_writable(out)
-        if not args.overwrite and os.path.exists(os.path.join(out, RESULT_FILE)):
-            raise ValueError(f"argument --out: {out} already holds a finished search ({RESULT_FILE}); pass "
-                             "--overwrite to replace it, or choose another --out")
-        if args.n_jobs == 0:
-            raise ValueError("argument --n-jobs: expected a positive number of workers or -1, got 0")
-        space = parse_space(args.space)
-        get_backend(args.backend)  # a missing GPU is one line, before the data is loaded
-        if args.n_jobs != 1 and args.backend == "cupy":
-            raise ValueError("argument --n-jobs: with --backend cupy the workers would queue on one GPU; use --n-jobs 1")
-        train = load_dataset(args.dataset, "train", data_dir=args.data_dir, limit=_resolved(args, "limit"))
-        hidden = [int(h) for h in str(args.hidden).split(",")]
-        result = search(train.images, space, trials=_resolved(args, "trials"), folds=_resolved(args, "folds"),
-                        epochs=_resolved(args, "epochs"), seed=args.seed, patience=args.patience,
-                        early_stopping=not args.no_early_stopping, validation_fraction=args.validation_fraction,
-                        hidden=hidden, code_activation=args.code_activation, batch_size=args.batch_size,
-                        backend=args.backend, n_jobs=args.n_jobs, progress=not args.no_progress)
-    except (BackendError, CheckpointError, DataError, ValueError, TypeError, FileNotFoundError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"scratch-ae: error: {message}", file=sys.stderr)
-        return 2
-    result["settings"].update(dataset=args.dataset, limit=_resolved(args, "limit"), quick=bool(args.quick),
-                              n_jobs=args.n_jobs)
-    result["train_config"] = train_config(result, args.dataset)
-    path = write_outputs(out, result, _command_line(args, argv))
-    print(format_table(result))
-    best = result["best"]
-    print(f"best: trial {best['trial']} ({format_params(best['params'])}): validation loss "
-          f"{best['mean_val_loss']:.4f} +- {best['std_val_loss']:.4f}; wrote {path} and search.md; "
-          f"retrain with: scratch-ae train --config {path}")
-    return 0
-
-
-__all__ = ["DEFAULT_SPACE", "DEFAULTS", "QUICK", "SEARCH_HELP", "add_search_arguments", "run_search", "search",
-           "parse_space", "parse_range", "sample_trials", "load_search_config", "train_config", "format_table"]
+__all__ = ["DEFAULT_SPACE", "DEFAULTS", "QUICK", "SearchInterrupted", "search", "summarize", "check_space",
+           "sample_trials", "evaluate_trial", "is_result", "load_search_config", "train_config", "format_table",
+           "write_outputs"]

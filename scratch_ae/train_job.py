@@ -26,7 +26,7 @@ DEFAULTS = dict(dataset="mnist", model="shallow", hidden=None, code=None, activa
                 weight_decay=0.0, l1=None, kl_rho=None, kl_beta=1.0, dropout=0.0, decoder=None, channels=None,
                 noise=None, occlusion=None, val_fraction=0.1, patience=None, seed=0, backend="numpy", limit=None,
                 data_dir=None, code_activation=None, latent=50, beta=1.0, kl_warmup=0, likelihood="bernoulli", binarize=None, encoder="dense",
-                is_samples=100)
+                is_samples=100, engine="auto")
 VAE_ONLY = ("latent", "beta", "kl_warmup", "likelihood", "binarize", "encoder", "is_samples")
 CONV_PRESETS = {"conv": dict(channels=(16, 8), downsample="pool", decoder="deconv+unpool"),
                 "conv-stride2": dict(channels=(128, 64, 32, 16), downsample="stride", decoder="deconv")}
@@ -39,13 +39,14 @@ def build_model(cfg, image_shape, notes=None):
         for option in VAE_ONLY:
             if cfg.get(option, DEFAULTS[option]) != DEFAULTS[option]:
                 raise ValueError(f"argument --{option.replace('_', '-')}: only --model vae has it")
+    engine = cfg.get("engine", DEFAULTS["engine"])
     if cfg["model"] == "vae":
         from .models.vae import VariationalAutoencoder
-        return VariationalAutoencoder(**vae_kwargs(cfg, image_shape, notes))
+        return VariationalAutoencoder(**vae_kwargs(cfg, image_shape, notes), engine=engine)
     if cfg["model"] in CONV_MODELS:
         from .models.conv import ConvAutoencoder
-        return ConvAutoencoder(**conv_kwargs(cfg, image_shape, notes))
-    return Autoencoder(**model_kwargs(cfg, width, notes))
+        return ConvAutoencoder(**conv_kwargs(cfg, image_shape, notes), engine=engine)
+    return Autoencoder(**model_kwargs(cfg, width, notes), engine=engine)
 
 
 def vae_kwargs(cfg, image_shape, notes=None):
@@ -217,7 +218,7 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
     noise = noise_spec(cfg)
     corrupt = parse_corruption(noise, image_shape) if noise else None  # validates the spec before any work
     X, X_val, test, _ = load_split(cfg)
-    optimizer = make_optimizer(cfg["optimizer"], cfg["lr"], cfg["weight_decay"])
+    optimizer = make_optimizer(cfg["optimizer"], cfg["lr"], cfg["weight_decay"], engine=cfg["engine"])
     resume_path = os.path.join(out_dir, "resume.npz")
     trainer = Trainer(model, optimizer, epochs=cfg["epochs"], batch_size=cfg["batch_size"], noise=corrupt,
                       patience=cfg["patience"], seed=cfg["seed"], progress=progress, resume_path=resume_path,
@@ -251,6 +252,7 @@ def run(cfg, out_dir, progress=True, resume=False, log=print):
         "epochs_run": history["epochs_run"], "initial_loss": history["initial_loss"], "train_seconds": wall,
         "train": None, "test": None,
         "backend": model.backend_.name, "device": model.backend_.device_name(), "versions": versions(model.backend_),
+        "engine": {"requested": cfg["engine"], "resolved": model.engine_},
         "config": {**cfg, "noise": noise, **shape, "code_size": int(model.code_size), "n_train": int(X.shape[0]),
                    "n_val": int(X_val.shape[0]), "activation": activation_name(model.activation),
                    "code_activation": activation_name(code_activation),

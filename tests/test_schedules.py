@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from scratch_ae.cli.specs import parse_lr_schedule
 from scratch_ae.optimizers import SGD, Adam, AdamW, fused
 from scratch_ae.schedules import (FORMS, Constant, Cosine, OneCycle, Schedule, ScheduleSpecError, Step, WarmupCosine,
-                                  apply_schedule, make_schedule, parse_lr_schedule)
+                                  apply_schedule, make_schedule)
 
 ALL = [Constant(), Step(2, 0.5), Cosine(), Cosine(0.01), WarmupCosine(0.1), WarmupCosine(0.05, 0.01), OneCycle()]
 

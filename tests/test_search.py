@@ -7,6 +7,9 @@ import pytest
 from sklearn.model_selection import KFold, ParameterSampler
 
 from scratch_ae import search as S
+from scratch_ae.cli import build_parser, main
+from scratch_ae.cli import search as command
+from scratch_ae.cli.specs import parse_space
 from scratch_ae.data import train_val_split
 
 
@@ -24,15 +27,13 @@ def images():
 
 
 def cli(argv):
-    """`scratch-ae search ARGV` through the functions cli.py wires up: (exit status, args)."""
-    from scratch_ae.cli import OneLineParser
-    parser = S.add_search_arguments(OneLineParser(prog="scratch-ae search"))
-    return S.run_search(parser.parse_args(argv), argv)
+    """`scratch-ae search ARGV` in process: the exit status."""
+    return main(["search", *argv])
 
 
 # ---------------------------------------------------------------------------- the space
 def test_the_default_space_is_the_labs():
-    space = S.parse_space()
+    space = parse_space()
     assert space["lr"] == {"low": 5e-4, "high": 5e-2, "log": True}
     assert space["weight_decay"] == {"low": 5e-5, "high": 5e-3, "log": True}
     assert space["dropout"] == {"low": 0.0, "high": 0.5, "log": False}
@@ -43,7 +44,7 @@ def test_the_default_space_is_the_labs():
 def test_space_flags_json_strings_and_json_files(tmp_path):
     path = tmp_path / "space.json"
     path.write_text(json.dumps({"weight_decay": {"low": 1e-5, "high": 1e-3, "log": True}, "hidden": [64, 128]}))
-    space = S.parse_space(["lr=1e-4:1e-2:log", "dropout=0:0.3", "code=2,4,8", '{"l1": "0:0.001", "batch_size": 50}',
+    space = parse_space(["lr=1e-4:1e-2:log", "dropout=0:0.3", "code=2,4,8", '{"l1": "0:0.001", "batch_size": 50}',
                            str(path)])
     assert space["lr"] == {"low": 1e-4, "high": 1e-2, "log": True}
     assert space["dropout"] == {"low": 0.0, "high": 0.3, "log": False}
@@ -67,12 +68,12 @@ def test_space_flags_json_strings_and_json_files(tmp_path):
 ])
 def test_bad_space_entries_are_one_line_naming_the_argument(entry, message):
     with pytest.raises(ValueError, match=message) as caught:
-        S.parse_space([entry])
+        parse_space([entry])
     assert str(caught.value).startswith("argument --space:") and "\n" not in str(caught.value)
 
 
 def test_trials_are_drawn_by_sklearns_parameter_sampler_with_scipy_distributions():
-    space = S.parse_space()
+    space = parse_space()
     trials = S.sample_trials(space, 30, seed=7)
     reference = list(ParameterSampler(S.distributions(space), n_iter=30, random_state=7))
     assert [t["lr"] for t in trials] == [r["lr"] for r in reference]
@@ -174,7 +175,7 @@ def test_a_finished_search_is_not_replaced_without_overwrite(tmp_path, capsys):
     out.mkdir()
     (out / "search.json").write_text("{}")
     assert cli(["--quick", "--out", str(out)]) == 2
-    assert "already holds a finished search" in capsys.readouterr().err
+    assert "already holds a search" in capsys.readouterr().err
     assert (out / "search.json").read_text() == "{}"
 
 
@@ -222,14 +223,13 @@ def test_the_search_runs_on_the_cupy_code_paths(stand_in, images):
 
 
 def test_without_argv_the_recorded_command_reruns_the_same_search(tmp_path):
-    from scratch_ae.cli import OneLineParser
     import shlex
-    parser = S.add_search_arguments(OneLineParser(prog="scratch-ae search"))
-    args = parser.parse_args(["--quick", "--trials", "2", "--space", "code=4,6", "--out", str(tmp_path / "a"),
+    parser = build_parser()
+    args = parser.parse_args(["search", "--quick", "--trials", "2", "--space", "code=4,6", "--out", str(tmp_path / "a"),
                               "--no-progress"])
-    assert S.run_search(args) == 0
+    args.given = set()
+    assert command.run(args) == 0  # no args.argv: the command is rebuilt from the parsed options
     first = json.loads((tmp_path / "a" / "search.json").read_text())
-    again = parser.parse_args(shlex.split(first["command"])[2:] + ["--out", str(tmp_path / "b"), "--no-progress"])
-    assert S.run_search(again) == 0
+    assert main(shlex.split(first["command"])[1:] + ["--out", str(tmp_path / "b"), "--no-progress"]) == 0
     second = json.loads((tmp_path / "b" / "search.json").read_text())
     assert S.format_table(second) == S.format_table(first) and second["settings"]["n_train"] == 1000

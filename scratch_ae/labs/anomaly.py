@@ -37,7 +37,7 @@ import numpy as np
 
 from ..metrics import reconstruction_metrics
 from ..plots import _save
-from .common import lab_data, train_autoencoder, write_results
+from .common import LabRecord, lab_data, train_autoencoder, write_results
 
 HELD_OUT = 2
 CODE_SIZES = (32, 256)
@@ -80,7 +80,7 @@ def _plot_roc(results, path):
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None,
-        held_out=HELD_OUT, code_sizes=CODE_SIZES):
+        held_out=HELD_OUT, code_sizes=CODE_SIZES, engine="auto"):
     from sklearn.metrics import roc_auc_score
     train, test = lab_data(dataset, quick)
     if held_out not in set(train.labels.tolist()):
@@ -89,15 +89,18 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     width = train.images.shape[1]
     X_train = train.images[train.labels != held_out]
     positive = test.labels == held_out
-    rows, plotted, histories, scores_by_digit = [], {}, {}, {}
+    title = f"Anomaly detection: digit {held_out} held out, scored by reconstruction error"
+    record = LabRecord(out_dir, title)
+    rows, plotted, histories, scores_by_digit = record.rows, {}, {}, {}
     for code in code_sizes:
         name = f"{width}-{code}-{width} ReLU"
-        model = train_autoencoder(X_train, epochs=epochs, backend=backend, seed=seed, progress=progress,
-                                  sizes=[width, code], activation="relu", output_activation="relu", loss="mse")
+        model = train_autoencoder(X_train, record=record, epochs=epochs, backend=backend, seed=seed,
+                                  progress=progress, engine=engine, sizes=[width, code], activation="relu",
+                                  output_activation="relu", loss="mse")
         scores = reconstruction_scores(model, test.images)
         auc = float(roc_auc_score(positive, scores))
         by_digit = {str(int(d)): float(scores[test.labels == d].mean()) for d in np.unique(test.labels)}
-        rows.append({"model": name, "code": code, "held_out": int(held_out), "roc_auc": auc,
+        record.add({"model": name, "code": code, "held_out": int(held_out), "roc_auc": auc,
                      "mean_score_normal": float(scores[~positive].mean()),
                      "mean_score_held_out": float(scores[positive].mean()),
                      "n_normal": int((~positive).sum()), "n_held_out": int(positive.sum()),
@@ -116,6 +119,6 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     notes = (f"Trained without digit {held_out}; each test image scored by its reconstruction SSE; ROC-AUC for "
              f"detecting digit {held_out} among all test images (sklearn.metrics.roc_auc_score). mean_score_by_digit "
              "(in results.json): the mean score of each test class.")
-    return write_results(out_dir, f"Anomaly detection: digit {held_out} held out, scored by reconstruction error", rows,
+    return write_results(out_dir, title, rows,
                          extra={"recipe": recipe, "mean_score_by_digit": scores_by_digit,
                                 "histories": histories}, notes=notes)

@@ -22,8 +22,9 @@ import os
 
 from ..pca import PCA
 from ..plots import plt  # the headless (Agg) pyplot
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, train_autoencoder, write_results
 
+TITLE = "Reconstruction error against code size"
 CODE_SIZES = (2, 4, 5, 6, 8, 10, 20, 35, 50, 65, 80, 95)  # 2..10 by 2, and range(5, 96, 15)
 EPOCHS, QUICK_EPOCHS = 10, 2
 
@@ -49,20 +50,22 @@ def plot_error_curves(rows, path, title):
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None,
-        code_sizes=None):
+        code_sizes=None, engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     code_sizes = sorted(code_sizes or CODE_SIZES)
     width = train.images.shape[1]
     pca = PCA(max(code_sizes), backend=backend).fit(train.images)
-    rows = []
+    record = LabRecord(out_dir, TITLE)
+    rows = record.rows
     for k in code_sizes:
-        rows.append({**errors_row("PCA", pca.truncate(k), train.images, test.images), "code_size": k,
+        record.add({**errors_row("PCA", pca.truncate(k), train.images, test.images), "code_size": k,
                      "explained_variance_ratio": float(pca.explained_variance_ratio_[:k].sum())})
     for k in code_sizes:
-        model = train_autoencoder(train.images, epochs=epochs, backend=backend, seed=seed, progress=progress,
-                                  sizes=[width, k], activation="relu", output_activation="relu", loss="mse")
-        rows.append({**errors_row("ReLU autoencoder", model, train.images, test.images), "code_size": k,
+        model = train_autoencoder(train.images, record=record, epochs=epochs, backend=backend, seed=seed,
+                                  progress=progress, engine=engine, sizes=[width, k], activation="relu",
+                                  output_activation="relu", loss="mse")
+        record.add({**errors_row("ReLU autoencoder", model, train.images, test.images), "code_size": k,
                      "train_seconds": model.train_seconds_})
     plot_error_curves(rows, os.path.join(out_dir, "figures", "error_vs_code_size.png"),
                       f"{dataset}: error against code size")
@@ -73,4 +76,4 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              "principal components of the training images; its training error is the minimum over all rank-k "
              f"linear reconstructions. Autoencoder rows: {width}-k-{width} ReLU/ReLU, {epochs} epochs of Adam; at small "
              "k some ReLU code units die (are zero on every image), which is why it can lose to PCA there.")
-    return write_results(out_dir, "Reconstruction error against code size", rows, extra={"recipe": recipe}, notes=notes)
+    return write_results(out_dir, TITLE, rows, extra={"recipe": recipe}, notes=notes)

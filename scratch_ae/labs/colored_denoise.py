@@ -28,7 +28,7 @@ from ..models.conv import ConvAutoencoder
 from ..optimizers import make_optimizer
 from ..plots import per_image_squared_error, plot_image_rows, plot_loss_curves
 from ..training import Trainer
-from .common import lab_data, write_results
+from .common import LabRecord, lab_data, write_results
 from .latent import _plot_tsne, same_label_neighbours, tsne
 
 SIGMA = 0.3
@@ -39,7 +39,11 @@ TSNE_POINTS, QUICK_TSNE_POINTS = 3000, 300
 DROPOUT = 0.1
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="colored-mnist", epochs=None):
+TITLE = "Denoising coloured MNIST with the stride-2 convolutional autoencoder"
+
+
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="colored-mnist", epochs=None,
+        engine="auto"):
     if dataset != "colored-mnist":
         raise ValueError(f"argument --dataset: the colored-denoise lab runs on colored-mnist, got {dataset!r}")
     train, test = lab_data(dataset, quick)
@@ -49,28 +53,30 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     noisy_test = noise(test.images, np.random.default_rng([seed, 99]))  # one fixed draw for every model
     figures = os.path.join(out_dir, "figures")
     fixed = slice(0, 10)
-    rows = [{"model": f"noisy input (Gaussian sigma {SIGMA}, clipped)",
-             "test_mse_per_pixel": float(((noisy_test - test.images) ** 2).mean()),
-             "test_snr_db": snr_db(noisy_test, test.images)}]
+    record = LabRecord(out_dir, TITLE)
+    rows = record.rows
+    record.add({"model": f"noisy input (Gaussian sigma {SIGMA}, clipped)",
+                "test_mse_per_pixel": float(((noisy_test - test.images) ** 2).mean()),
+                "test_snr_db": snr_db(noisy_test, test.images)})
     image_rows, labels, errors = [test.images[fixed], noisy_test[fixed]], ["clean", f"noisy (sigma {SIGMA})"], \
         [None, per_image_squared_error(noisy_test[fixed], test.images[fixed])]
     results = {}
     for name, dropout in (("stride-2 denoiser", 0.0), (f"stride-2 denoiser, dropout {DROPOUT}", DROPOUT)):
         model = ConvAutoencoder(input_shape=train.image_shape, channels=channels, downsample="stride",
                                 decoder="deconv", output_activation="sigmoid", loss="mse", weight_decay=1e-5,
-                                dropout=dropout, backend=backend, seed=seed)
+                                dropout=dropout, backend=backend, seed=seed, engine=engine)
         snapshots = {}
         snapshot_epochs = tuple(e for e in (QUICK_SNAPSHOTS if quick else SNAPSHOTS) if e <= epochs)
 
-        def record(trainer, epoch, model=model, snapshots=snapshots):
+        def snapshot(trainer, epoch, model=model, snapshots=snapshots):
             if epoch + 1 in snapshot_epochs:
                 snapshots[epoch + 1] = model.inverse_transform(model.transform(noisy_test[fixed]))
-        trainer = Trainer(model, make_optimizer("adam", 1e-3), epochs=epochs, batch_size=128, noise=noise,
-                          seed=seed, progress=progress, callbacks=[record])
-        history = trainer.fit(train.images)
+        trainer = Trainer(model, make_optimizer("adam", 1e-3, engine=engine), epochs=epochs, batch_size=128, noise=noise,
+                          seed=seed, progress=progress, callbacks=[snapshot])
+        history = record.train(trainer, train.images, keep={"snapshots": snapshots})
         denoised = _reconstruct(model, noisy_test)
         codes = model.transform(noisy_test[:QUICK_TSNE_POINTS if quick else TSNE_POINTS])
-        rows.append({"model": name, "test_mse_per_pixel": float(((denoised - test.images) ** 2).mean()),
+        record.add({"model": name, "test_mse_per_pixel": float(((denoised - test.images) ** 2).mean()),
                      "test_snr_db": snr_db(denoised, test.images),
                      "clean_input_test_mse_per_pixel": reconstruction_metrics(model, test.images)["mse_per_pixel"],
                      "code_size": model.code_size, "epochs_run": history["epochs_run"],
@@ -102,7 +108,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     notes = (f"Test set, one fixed draw of Gaussian noise (sigma {SIGMA}, clipped to [0, 1]). "
              "SNR = 10 log10(sum clean^2 / sum (estimate - clean)^2) over the whole test set, in dB (higher is better). "
              f"Recipe: {epochs} epochs, Adam 1e-3, weight decay 1e-5, batch 128, channels {'-'.join(map(str, channels))}.")
-    return write_results(out_dir, "Denoising coloured MNIST with the stride-2 convolutional autoencoder", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": {"epochs": epochs, "optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-5,
                                            "batch_size": 128, "sigma": SIGMA, "channels": list(channels),
                                            "dropout": DROPOUT, "quick": quick, "backend": backend, "seed": seed},

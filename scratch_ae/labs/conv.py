@@ -36,9 +36,10 @@ from ..metrics import reconstruction_metrics
 from ..models.conv import ConvAutoencoder
 from ..plots import per_image_squared_error, plot_image_rows, plot_loss_curves
 from ..train_job import write_conv_filters
-from .common import lab_data, write_results
+from .common import LabRecord, lab_data, write_results
 
 EPOCHS, QUICK_EPOCHS = 8, 1
+TITLE = "Convolutional autoencoders: three decoders and two small codes"
 VARIANTS = (("deconv+unpool", dict(channels=(16, 8), decoder="deconv+unpool")),
             ("unpool", dict(channels=(16, 8), decoder="unpool")),
             ("deconv", dict(channels=(16, 8), decoder="deconv")),
@@ -46,7 +47,8 @@ VARIANTS = (("deconv+unpool", dict(channels=(16, 8), decoder="deconv+unpool")),
             ("dense code, deconv", dict(channels=(32, 16), decoder="deconv", dense_code=128, loss="bce")))
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, variants=None):
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, variants=None,
+        engine="auto"):
     """variants: names from VARIANTS to train (default all), e.g. ["unpool"] for one full-size row."""
     chosen = [(name, kwargs) for name, kwargs in VARIANTS if variants is None or name in variants]
     if not chosen:
@@ -55,14 +57,16 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     shape = tuple(train.image_shape) if len(train.image_shape) == 3 else (1, *train.image_shape)
     figures = os.path.join(out_dir, "figures")
-    rows, image_rows, labels, histories = [], [test.images[:10]], ["test images"], {}
+    record = LabRecord(out_dir, TITLE)
+    rows, image_rows, labels, histories = record.rows, [test.images[:10]], ["test images"], {}
     errors = [None]
     for name, kwargs in chosen:
         model = ConvAutoencoder(input_shape=shape, output_activation="sigmoid", epochs=epochs, batch_size=100,
-                                lr=1e-3, backend=backend, seed=seed, progress=progress, **{"loss": "mse", **kwargs})
-        model.fit(train.images)
+                                lr=1e-3, backend=backend, seed=seed, progress=progress, engine=engine,
+                                **{"loss": "mse", **kwargs})
+        record.fit(model, train.images)
         test_metrics = reconstruction_metrics(model, test.images)
-        rows.append({"decoder": name, "channels": "-".join(map(str, model.channels)), "loss": model.loss,
+        record.add({"decoder": name, "channels": "-".join(map(str, model.channels)), "loss": model.loss,
                      "code_size": model.code_size, "pooled_values": int(np.prod(model.code_shape_)),
                      "train_sse_per_image": reconstruction_metrics(model, train.images)["sse_per_image"],
                      "test_sse_per_image": test_metrics["sse_per_image"],
@@ -81,7 +85,6 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
         image_rows.append(recon)
         labels.append(f"{name} (code {model.code_size} values)")
         errors.append(per_image_squared_error(recon, test.images[:10]))
-        _write(out_dir, rows, epochs, quick, backend, seed, histories)  # after each model: a stopped run keeps its rows
     plot_image_rows(image_rows, labels, train.image_shape, os.path.join(figures, "reconstructions.png"),
                     errors=errors)
     return _write(out_dir, rows, epochs, quick, backend, seed, histories)
@@ -94,7 +97,7 @@ def _write(out_dir, rows, epochs, quick, backend, seed, histories):
              f"Recipe: {epochs} epochs, Adam 1e-3, batch 100, sigmoid output, seed {seed}; the loss column says "
              "what each model was trained on (MSE; BCE for the small codes, as the tutorial trains its own). "
              "The dense code row's code is a linear Dense layer of code_size values after its pooled maps.")
-    return write_results(out_dir, "Convolutional autoencoders: three decoders and two small codes", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": {"epochs": epochs, "optimizer": "adam", "lr": 1e-3, "batch_size": 100,
                                            "loss": {name: kw.get("loss", "mse") for name, kw in VARIANTS},
                                            "output": "sigmoid", "quick": quick, "backend": backend,

@@ -38,8 +38,9 @@ import numpy as np
 from ..data import gaussian_noise, occlusion
 from ..metrics import reconstruction_metrics
 from ..plots import _save, plot_filters, plot_image_rows
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, mark_diverged, train_autoencoder, write_results
 
+TITLE = "Plain vs denoising autoencoder: error against corruption level"
 TRAIN_SIGMA = 0.45
 SIGMAS = tuple(sorted({round(s, 2) for s in np.linspace(0.0, 1.0, 11)} | {TRAIN_SIGMA}))  # 0, 0.1, ..., 1 and 0.45
 OCCLUSIONS = tuple(round(p, 2) for p in np.linspace(0.0, 0.7, 8))
@@ -73,13 +74,14 @@ def _plot_curves(rows, names, path, train_sigma):
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None,
-        train_sigma=TRAIN_SIGMA):
+        train_sigma=TRAIN_SIGMA, engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     width, shape = train.images.shape[1], train.image_shape
     figures = os.path.join(out_dir, "figures")
-    common = dict(epochs=epochs, backend=backend, seed=seed, progress=progress, sizes=[width, 256],
-                  activation="relu", output_activation="relu", loss="mse")
+    record = LabRecord(out_dir, TITLE)
+    common = dict(record=record, epochs=epochs, backend=backend, seed=seed, progress=progress, engine=engine,
+                  sizes=[width, 256], activation="relu", output_activation="relu", loss="mse")
     models = {"plain": train_autoencoder(train.images, **common),
               "denoising": train_autoencoder(train.images, noise=corruption("gaussian", train_sigma, shape), **common)}
     labels = {"plain": "plain AE", "denoising": f"denoising AE (sigma {train_sigma:g})"}
@@ -96,6 +98,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
                 row[f"{name}_sse_per_image"] = reconstruction_metrics(model, test.images, corrupt=corrupt,
                                                                       rng=rng)["sse_per_image"]
             rows.append(row)
+    rows = mark_diverged(rows, models.values())
     _plot_curves(rows, [("plain_sse_per_image", labels["plain"], "o"),
                         ("denoising_sse_per_image", labels["denoising"], "s")], os.path.join(figures, "robustness.png"), train_sigma)
 
@@ -126,6 +129,6 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              f"{width}-256-{width} ReLU; the denoising one was trained at sigma {train_sigma:g}. Clean-input errors: "
              + "; ".join(f"{r['model']} train {r['train_sse_per_image']:.2f}, test {r['test_sse_per_image']:.2f}"
                          for r in summary) + ".")
-    return write_results(out_dir, "Plain vs denoising autoencoder: error against corruption level", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe, "models": summary,
                                 "histories": {labels[n]: m.history_ for n, m in models.items()}}, notes=notes)

@@ -43,10 +43,11 @@ from ..metrics import reconstruction_metrics
 from ..pca import PCA
 from ..plots import plot_image_rows, plot_loss_curves
 from .code_sizes import plot_error_curves
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, train_autoencoder, write_results
 from .denoising import OCCLUSIONS, SIGMAS, TRAIN_SIGMA, _plot_curves, corruption
 from .latent import NEIGHBOURS, PERPLEXITY, WALK_STEPS, _plot_tsne, same_label_neighbours, tsne
 
+TITLE = "The encoded space: error against code size, a 6-D model's robustness, t-SNE and centroid walks"
 REPORT_CONFIG = {"lr": 1.2e-3, "weight_decay": 8.8e-5, "dropout": 0.15}
 HIDDEN, CODE_ACTIVATION = (256,), "identity"
 CODE_SIZES, QUICK_CODE_SIZES = tuple(range(2, 11)), (2, 6, 10)
@@ -125,7 +126,8 @@ def centroid_walk(model, codes, labels, images, a, b, steps=WALK_STEPS):
     return decoded, blended, ((decoded - blended) ** 2).sum(axis=1)
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", config=None, epochs=None):
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", config=None, epochs=None,
+        engine="auto"):
     settings, source = resolve_config(config)
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
@@ -136,19 +138,20 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
         if not (np.any(test.labels == a) and np.any(test.labels == b)):
             raise DataError(f"argument --dataset: {dataset} has no test images of class {a} or {b} for the walks")
     figures = os.path.join(out_dir, "figures")
-    common = dict(epochs=epochs, backend=backend, seed=seed, progress=progress)
+    record = LabRecord(out_dir, TITLE)
+    common = dict(record=record, epochs=epochs, backend=backend, seed=seed, progress=progress, engine=engine)
 
     # 1. error against code size, PCA beside
     pca = PCA(max(code_sizes), backend=backend).fit(train.images)
-    rows, models = [], {}
+    rows, models = record.rows, {}
     for k in code_sizes:
-        rows.append({**errors_row("PCA", pca.truncate(k), train.images, test.images), "code_size": k,
+        record.add({**errors_row("PCA", pca.truncate(k), train.images, test.images), "code_size": k,
                      "explained_variance_ratio": float(pca.explained_variance_ratio_[:k].sum())})
     for k in code_sizes:
         model = train_autoencoder(train.images, **common, **model_kwargs(settings, k, epochs, patience))
         models[k] = model
         h = model.history_
-        rows.append({**errors_row(AE_NAME, model, train.images, test.images), "code_size": k,
+        record.add({**errors_row(AE_NAME, model, train.images, test.images), "code_size": k,
                      "epochs_run": h["epochs_run"], "best_epoch": h["best_epoch"],
                      "early_stopped": bool(h["stop_reason"]) and not h["diverged"], "diverged": h["diverged"],
                      "train_seconds": model.train_seconds_})
@@ -222,8 +225,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              f"{at['denoising_sse_per_image']:.2f}. t-SNE: trustworthiness {tsne_result['trustworthiness']:.3f}, "
              f"same-digit neighbours {tsne_result['same_label_neighbours_tsne']:.2f} in the map, "
              f"{tsne_result['same_label_neighbours_code']:.2f} in the 6-D codes.")
-    return write_results(out_dir, "The encoded space: error against code size, a 6-D model's robustness, "
-                                  "t-SNE and centroid walks", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe, "final_6d": final_row, "denoiser_6d": denoiser_row,
                                 "robustness": robustness, "tsne": tsne_result, "walks": walks,
                                 "histories": {f"code {k}": m.history_ for k, m in models.items()}

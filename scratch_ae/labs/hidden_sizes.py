@@ -19,25 +19,28 @@ import numpy as np
 
 from ..metrics import sse_per_image
 from ..plots import plot_image_rows
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, train_autoencoder, write_results
 
+TITLE = "784-H-784 ReLU autoencoders: hidden sizes"
 HIDDEN_SIZES = (64, 128, 256)
 EPOCHS, QUICK_EPOCHS = 10, 2
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None,
-        hidden_sizes=HIDDEN_SIZES):
+        hidden_sizes=HIDDEN_SIZES, engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     width = train.images.shape[1]
     probe = test.images[:1]
     noise = np.random.default_rng([seed, 1]).uniform(0.0, 1.0, size=(1, width)).astype(np.float32)
-    rows, recon_rows, labels = [], [np.concatenate([probe, noise])], ["inputs: a test image, uniform noise"]
+    record = LabRecord(out_dir, TITLE)
+    rows, recon_rows, labels = record.rows, [np.concatenate([probe, noise])], ["inputs: a test image, uniform noise"]
     for hidden in hidden_sizes:
-        model = train_autoencoder(train.images, epochs=epochs, backend=backend, seed=seed, progress=progress,
-                                  sizes=[width, hidden], activation="relu", output_activation="relu", loss="mse")
+        model = train_autoencoder(train.images, record=record, epochs=epochs, backend=backend, seed=seed,
+                                  progress=progress, engine=engine, sizes=[width, hidden], activation="relu",
+                                  output_activation="relu", loss="mse")
         both = model.inverse_transform(model.transform(np.concatenate([probe, noise])))
-        rows.append({**errors_row(f"{width}-{hidden}-{width} ReLU", model, train.images, test.images), "hidden": hidden,
+        record.add({**errors_row(f"{width}-{hidden}-{width} ReLU", model, train.images, test.images), "hidden": hidden,
                      "probe_sse": sse_per_image(both[:1], probe), "noise_sse": sse_per_image(both[1:], noise),
                      "train_seconds": model.train_seconds_})
         recon_rows.append(both)
@@ -52,4 +55,4 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              "error on the one test image and on the uniform-noise image shown in the figure; the noise is not "
              "reproduced. For reference, on uniform noise a constant 0.5 image scores D/12 = "
              f"{width / 12:.0f} on average and an all-black image D/3 = {width / 3:.0f}.")
-    return write_results(out_dir, "784-H-784 ReLU autoencoders: hidden sizes", rows, extra={"recipe": recipe}, notes=notes)
+    return write_results(out_dir, TITLE, rows, extra={"recipe": recipe}, notes=notes)

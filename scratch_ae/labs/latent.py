@@ -44,12 +44,13 @@ from ..models import Autoencoder
 from ..optimizers import make_optimizer
 from ..plots import _save, plot_image_rows
 from ..training import Trainer
-from .common import errors_row, lab_data, write_results
+from .common import LabRecord, errors_row, lab_data, write_results
 
 EPOCHS, QUICK_EPOCHS = 20, 2
 SNAPSHOT_EPOCHS, QUICK_SNAPSHOT_EPOCHS = (1, 2, 5, 10, 20), (1, 2)
 TSNE_POINTS, QUICK_TSNE_POINTS = 5000, 300
 TSNE_ITERATIONS, QUICK_TSNE_ITERATIONS = 1000, 500
+TITLE = "The latent space: t-SNE, a walk between digits, outputs during training"
 PERPLEXITY = 30.0
 WALK_FROM, WALK_TO, WALK_STEPS = 4, 9, 10
 N_FIXED, NEIGHBOURS = 10, 10
@@ -92,28 +93,27 @@ def _plot_tsne(embedding, labels, path, title):
     return _save(fig, path)
 
 
-def train_with_snapshots(X_train, fixed, epochs, snapshot_epochs, backend="numpy", seed=0, progress=False, width=None):
+def train_with_snapshots(X_train, fixed, epochs, snapshot_epochs, record, backend="numpy", seed=0, progress=False,
+                         width=None, engine="auto"):
     """Train the standard network with a Trainer whose callback records decode(encode(fixed)) after the
     chosen epochs; returns (model, {epochs done: reconstructions (n, D)}) with 0 = before training."""
     width = width or X_train.shape[1]
     model = Autoencoder(sizes=[width, 256], activation="relu", output_activation="relu", loss="mse",
-                        backend=backend, seed=seed, epochs=epochs, progress=progress)
+                        backend=backend, seed=seed, epochs=epochs, progress=progress, engine=engine)
     snapshots = {0: model.inverse_transform(model.transform(fixed))}
 
-    def record(trainer, epoch):
+    def snapshot(trainer, epoch):
         if epoch + 1 in snapshot_epochs:
             snapshots[epoch + 1] = trainer.model.inverse_transform(trainer.model.transform(fixed))
 
-    trainer = Trainer(model, make_optimizer("adam", 1e-3), epochs=epochs, batch_size=100, seed=seed,
-                      progress=progress, callbacks=[record])
-    t0 = time.perf_counter()
-    model.history_ = trainer.fit(X_train)
-    model.train_seconds_ = time.perf_counter() - t0
+    trainer = Trainer(model, make_optimizer("adam", 1e-3, engine=engine), epochs=epochs, batch_size=100, seed=seed,
+                      progress=progress, callbacks=[snapshot])
+    record.train(trainer, X_train, keep={"snapshots": snapshots})  # sets history_ and train_seconds_
     return model, snapshots
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None,
-        walk=(WALK_FROM, WALK_TO)):
+        walk=(WALK_FROM, WALK_TO), engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     snapshot_epochs = tuple(e for e in (QUICK_SNAPSHOT_EPOCHS if quick else SNAPSHOT_EPOCHS) if e <= epochs)
@@ -125,7 +125,9 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     figures = os.path.join(out_dir, "figures")
 
     fixed = test.images[:N_FIXED]
-    model, snapshots = train_with_snapshots(train.images, fixed, epochs, snapshot_epochs, backend, seed, progress)
+    record = LabRecord(out_dir, TITLE)
+    model, snapshots = train_with_snapshots(train.images, fixed, epochs, snapshot_epochs, record, backend, seed,
+                                            progress, engine=engine)
     snapshot_sse = {e: float(((r - fixed) ** 2).sum(axis=1).mean()) for e, r in snapshots.items()}
     plot_image_rows([fixed] + [snapshots[e] for e in sorted(snapshots)],
                     ["input"] + [("before training" if e == 0 else f"after epoch {e}") + f" (SSE {snapshot_sse[e]:.1f})"
@@ -136,8 +138,9 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     codes = model.transform(test.images)
     labels = test.labels
     points, point_labels = codes[:n_points], labels[:n_points]
-    rows = [{"space": f"code ({codes.shape[1]}-D)", "n_points": int(len(points)),
-             "same_label_neighbours": same_label_neighbours(points, point_labels)}]
+    rows = record.rows
+    record.add({"space": f"code ({codes.shape[1]}-D)", "n_points": int(len(points)),
+                "same_label_neighbours": same_label_neighbours(points, point_labels)})
     embeddings = {}
     from sklearn.manifold import trustworthiness
     for dims in (2, 3):
@@ -145,7 +148,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
         embedding, kl = tsne(points, dims, max_iter, seed)
         seconds = time.perf_counter() - t0
         embeddings[dims] = embedding
-        rows.append({"space": f"t-SNE {dims}-D", "n_points": int(len(points)),
+        record.add({"space": f"t-SNE {dims}-D", "n_points": int(len(points)),
                      "same_label_neighbours": same_label_neighbours(embedding, point_labels),
                      "trustworthiness": float(trustworthiness(points, embedding, n_neighbors=NEIGHBOURS)),
                      "kl_divergence": kl, "max_iter": max_iter, "perplexity": min(PERPLEXITY, (len(points) - 1) / 3),
@@ -174,7 +177,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              f"trustworthiness with {NEIGHBOURS} neighbours (sklearn). Snapshots: SSE per image on the {N_FIXED} fixed "
              "test images after each chosen epoch: "
              + ", ".join(f"epoch {e}: {snapshot_sse[e]:.2f}" for e in sorted(snapshot_sse)) + ".")
-    return write_results(out_dir, "The latent space: t-SNE, a walk between digits, outputs during training", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe, "snapshot_sse": {str(e): v for e, v in sorted(snapshot_sse.items())},
                                 "embedding_shapes": {f"{d}d": list(e.shape) for d, e in embeddings.items()},
                                 "walk_alphas": alphas.tolist(), "walk_vs_blend_sse": walk_vs_blend.tolist(),

@@ -44,8 +44,9 @@ import os
 import numpy as np
 
 from ..plots import _save, plot_image_rows
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, mark_diverged, train_autoencoder, write_results
 
+TITLE = "The manifold view: pixel-space noise vs same-norm code-space noise"
 NORMS = (0.5, 1.0, 2.0, 4.0, 8.0)
 FIGURE_NORMS = (2.0, 4.0, 8.0)
 EPOCHS, QUICK_EPOCHS = 10, 2
@@ -90,12 +91,15 @@ def _plot_distances(rows, path):
     return _save(fig, path)
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, norms=NORMS):
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, norms=NORMS,
+        engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     width, shape = train.images.shape[1], train.image_shape
-    model = train_autoencoder(train.images, epochs=epochs, backend=backend, seed=seed, progress=progress,
-                              sizes=[width, 256], activation="relu", output_activation="relu", loss="mse")
+    record = LabRecord(out_dir, TITLE)
+    model = train_autoencoder(train.images, record=record, epochs=epochs, backend=backend, seed=seed,
+                              progress=progress, engine=engine, sizes=[width, 256], activation="relu",
+                              output_activation="relu", loss="mse")
     x = test.images
     codes = model.transform(x)
     recon = model.inverse_transform(codes)
@@ -114,6 +118,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     for row in rows:
         if row["space"] == "code" and row["noise_norm"] > 0:
             row["decoder_gain"] = row["sse_to_clean_recon"] / row["noise_norm"] ** 2  # ||D(h+c) - D(h)||^2 / ||c||^2
+    rows = mark_diverged(rows, [model])
 
     image_rows, labels = [x[:N_SHOW], recon[:N_SHOW]], ["clean", "reconstruction"]
     for r in FIGURE_NORMS:
@@ -139,7 +144,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              "proxy, the decoder's surface); projected_sse_to_clean ||R(y) - x||^2. decoder_gain: "
              "||D(h + c) - D(h)||^2 / ||c||^2. For scale: mean image norm "
              f"{scales['mean_image_norm']:.2f}, mean code norm {scales['mean_code_norm']:.2f}.")
-    return write_results(out_dir, "The manifold view: pixel-space noise vs same-norm code-space noise", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe, "scales": scales,
                                 "model": errors_row(f"{width}-256-{width} ReLU", model, train.images, x),
                                 "history": model.history_}, notes=notes)

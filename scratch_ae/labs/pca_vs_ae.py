@@ -24,10 +24,11 @@ import os
 
 from ..pca import PCA
 from ..plots import plot_image_rows
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, train_autoencoder, write_results
 
 CODE_SIZE = 30
 EPOCHS, QUICK_EPOCHS = 20, 2
+TITLE = f"PCA vs autoencoders with a {CODE_SIZE}-unit code"
 AUTOENCODERS = {
     "linear autoencoder": dict(activation="identity", output_activation="identity", loss="mse"),
     "ReLU autoencoder": dict(activation="relu", output_activation="relu", loss="mse"),
@@ -35,18 +36,20 @@ AUTOENCODERS = {
 }
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None):
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     width = train.images.shape[1]
     pca = PCA(CODE_SIZE, backend=backend).fit(train.images)
-    rows = [{**errors_row(f"PCA ({CODE_SIZE} components)", pca, train.images, test.images), "train_seconds": 0.0}]
+    record = LabRecord(out_dir, TITLE)
+    rows = record.rows
+    record.add({**errors_row(f"PCA ({CODE_SIZE} components)", pca, train.images, test.images), "train_seconds": 0.0})
     models = {}
     for name, kwargs in AUTOENCODERS.items():
-        model = train_autoencoder(train.images, epochs=epochs, backend=backend, seed=seed, progress=progress,
-                                  sizes=[width, CODE_SIZE], **kwargs)
+        model = train_autoencoder(train.images, record=record, epochs=epochs, backend=backend, seed=seed,
+                                  progress=progress, engine=engine, sizes=[width, CODE_SIZE], **kwargs)
         models[name] = model
-        rows.append({**errors_row(name, model, train.images, test.images), "train_seconds": model.train_seconds_})
+        record.add({**errors_row(name, model, train.images, test.images), "train_seconds": model.train_seconds_})
 
     x = test.images[:10]
     images = [x, pca.inverse_transform(pca.transform(x))] + [m.inverse_transform(m.transform(x)) for m in models.values()]
@@ -61,7 +64,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              "is the Eckart-Young minimum for any rank-30 linear reconstruction; the linear autoencoder approaches "
              f"it from above as it trains. {epochs} epochs of Adam (lr 1e-3, batch 100) on "
              f"{train.images.shape[0]} images.")
-    return write_results(out_dir, f"PCA vs autoencoders with a {CODE_SIZE}-unit code", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe,
                                 "histories": {name: m.history_ for name, m in models.items()}},
                          notes=notes)

@@ -31,10 +31,11 @@ import os
 import numpy as np
 
 from ..plots import _save, plot_filters
-from .common import errors_row, lab_data, train_autoencoder, write_results
+from .common import LabRecord, errors_row, lab_data, train_autoencoder, write_results
 
 STANDARD_HIDDEN, OVERCOMPLETE_HIDDEN = 256, 1296
 L1 = 1e-4
+TITLE = "Sparse overcomplete autoencoder (L1 activity) vs the standard one"
 NEAR_ZERO = 1e-2
 EPOCHS, QUICK_EPOCHS = 10, 2
 N_FILTERS = 64
@@ -69,7 +70,8 @@ def _plot_activation_histograms(codes_by_name, path):
     return _save(fig, path)
 
 
-def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, l1=L1):
+def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, l1=L1,
+        engine="auto"):
     train, test = lab_data(dataset, quick)
     epochs = epochs or (QUICK_EPOCHS if quick else EPOCHS)
     width = train.images.shape[1]
@@ -79,14 +81,15 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
                 "filters_overcomplete_plain.png"),
                (f"overcomplete {width}-{OVERCOMPLETE_HIDDEN}-{width}, L1 {l1:g}", OVERCOMPLETE_HIDDEN, l1,
                 "filters_sparse.png")]
-    rows, histories, codes_by_name = [], {}, {}
+    record = LabRecord(out_dir, TITLE)
+    rows, histories, codes_by_name = record.rows, {}, {}
     for name, hidden, penalty, figure in configs:
-        model = train_autoencoder(train.images, epochs=epochs, backend=backend, seed=seed, progress=progress,
-                                  sizes=[width, hidden], activation="relu", output_activation="relu", loss="mse",
-                                  l1=penalty)
+        model = train_autoencoder(train.images, record=record, epochs=epochs, backend=backend, seed=seed,
+                                  progress=progress, engine=engine, sizes=[width, hidden], activation="relu",
+                                  output_activation="relu", loss="mse", l1=penalty)
         codes = model.transform(test.images)
         codes_by_name[name] = codes
-        rows.append({**errors_row(name, model, train.images, test.images), "hidden": hidden, "l1": penalty,
+        record.add({**errors_row(name, model, train.images, test.images), "hidden": hidden, "l1": penalty,
                      **code_statistics(codes), "train_seconds": model.train_seconds_})
         histories[name] = model.history_
         W = model.state_arrays()["layers.0.W"]
@@ -104,5 +107,5 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              f"(zero_fraction: exactly 0, as a ReLU gives). active_units_per_image: units with |h| >= {NEAR_ZERO:g} "
              f"per image. dead_units: never >= {NEAR_ZERO:g} on the test set. Errors are SSE per image. Filters: "
              f"figures/filters_*.png, {N_FILTERS} most active units each; activations: figures/code_activations.png.")
-    return write_results(out_dir, "Sparse overcomplete autoencoder (L1 activity) vs the standard one", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe, "histories": histories}, notes=notes)

@@ -52,9 +52,10 @@ from ..optimizers import make_optimizer
 from ..plots import _footnote, _save, per_image_squared_error, plot_image_rows, plt, to_image
 from ..schedules import Cosine
 from ..training import Trainer
-from .common import lab_data, write_results
+from .common import LabRecord, lab_data, write_results
 from .latent import _plot_tsne, same_label_neighbours, tsne
 
+TITLE = "The variational autoencoder: nats, samples, latent plane, denoising"
 PUBLISHED = {"burda_2016_vae_k1_one_layer_nll": 86.76}
 SIZES, LATENT = (784, 200, 200), 50
 TEST_BINARIZATION_SEED = 0          # the test set's one binarisation, the same for every seed and run
@@ -83,7 +84,7 @@ N_ROW_IMAGES = 10
 
 
 def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="mnist", epochs=None, is_samples=None,
-        is_images=None, colored=True):
+        is_images=None, colored=True, engine="auto"):
     """Run the lab; writes results.json, results.md and figures/*.png under out_dir and returns the results.
 
     epochs : the 50-D model's epochs (default 40, quick 2); the 2-D model trains half as many (at least 1)
@@ -114,20 +115,23 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     figures = os.path.join(out_dir, "figures")
 
     lap("data")
+    record = LabRecord(out_dir, TITLE)
+    rows = record.rows
     # (a) the 784-200-200-50 VAE: train, then nats per test image
-    model, history = _train_dense(X_train, X_val, LATENT, epochs, backend, seed, progress)
+    model, history = _train_dense(X_train, X_val, LATENT, epochs, backend, seed, progress, record, engine)
     main_row = _likelihood_row(f"VAE {'-'.join(map(str, SIZES))}-{LATENT} (this run)", model, X_test, n_is, k,
                                history, epochs)
+    main_row = record.add(dict(part="(a) binarised MNIST", **main_row))
     lap("(a) 50-D model: training and evaluation")
     # (c) the 2-D latent model
-    model_2d, history_2d = _train_dense(X_train, X_val, 2, epochs_2d, backend, seed, progress)
+    model_2d, history_2d = _train_dense(X_train, X_val, 2, epochs_2d, backend, seed, progress, record, engine)
     row_2d = _likelihood_row(f"VAE {'-'.join(map(str, SIZES))}-2 (2-D latent)", model_2d, X_test, n_is,
                              min(k, IS_SAMPLES_2D), history_2d, epochs_2d)
+    record.add(dict(part="(c) binarised MNIST", **row_2d))
     lap("(c) 2-D model: training and evaluation")
-    rows = [dict(part="(a) binarised MNIST", **main_row), dict(part="(c) binarised MNIST", **row_2d),
-            {"part": "(a) binarised MNIST", "model": f"VAE {'-'.join(map(str, SIZES))}-{LATENT}, k = 1, Burda et al. "
+    record.add({"part": "(a) binarised MNIST", "model": f"VAE {'-'.join(map(str, SIZES))}-{LATENT}, k = 1, Burda et al. "
              "2016 (published)", "test_images": 10000, "nll_is": PUBLISHED["burda_2016_vae_k1_one_layer_nll"],
-             "is_samples": 5000, "epochs": 3280}]
+             "is_samples": 5000, "epochs": 3280})
 
     _plot_learning_curve(history, main_row, os.path.join(figures, "learning_curve.png"), X_val.shape[0])
     # (b) samples from the prior
@@ -187,8 +191,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
     # (f) coloured MNIST denoising
     colored_results = {}
     if colored:
-        colored_rows, colored_results = _colored(quick, backend, seed, progress, figures)
-        rows += colored_rows
+        colored_results = _colored(quick, backend, seed, progress, figures, record, engine)
     lap("(e) interpolation and (f) coloured MNIST")
 
     recipe = {"sizes": list(SIZES), "latent": LATENT, "activation": "relu", "likelihood": "bernoulli",
@@ -211,7 +214,7 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
              f"Coloured MNIST (f): MSE per pixel and SNR in dB (10 log10(sum clean^2 / sum (estimate - clean)^2)) "
              f"of the output for the noisy test images (sigma {NOISE_SIGMA}) against the clean ones; both models "
              f"were trained noisy in, clean out.")
-    return write_results(out_dir, "The variational autoencoder: nats, samples, latent plane, denoising", rows,
+    return write_results(out_dir, TITLE, rows,
                          extra={"recipe": recipe, "published": PUBLISHED, "history": history,
                                 "history_2d": history_2d, "tsne": tsne_info, "interpolation_pairs": pairs_used,
                                 "grid_2d_z_values": z_values.tolist(), "colored": colored_results,
@@ -219,19 +222,15 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
 
 
 # ---------------------------------------------------------------------------------------------- training
-def _train_dense(X_train, X_val, latent, epochs, backend, seed, progress):
+def _train_dense(X_train, X_val, latent, epochs, backend, seed, progress, record, engine="auto"):
     """The 784-200-200-latent VAE trained as VariationalAutoencoder.fit does, with a per-step cosine decay."""
     model = VariationalAutoencoder(sizes=SIZES, latent=latent, lr=LR, batch_size=BATCH, epochs=epochs,
-                                   backend=backend, seed=seed, progress=progress)
-    trainer = Trainer(model, make_optimizer("adam", LR), epochs=epochs, batch_size=BATCH, seed=seed,
+                                   backend=backend, seed=seed, progress=progress, engine=engine)
+    trainer = Trainer(model, make_optimizer("adam", LR, engine=engine), epochs=epochs, batch_size=BATCH, seed=seed,
                       progress=progress, lr_schedule=Cosine(), schedule_per="step",
                       callbacks=[model.kl_warmup_callback])
     model.start_epoch(0)
-    t0 = time.perf_counter()
-    history = trainer.fit(X_train, X_val)
-    model.train_seconds_ = time.perf_counter() - t0
-    model.n_features_in_ = model.input_size
-    model.history_ = history
+    history = record.train(trainer, X_train, X_val)  # sets history_, train_seconds_ and n_features_in_
     return model, history
 
 
@@ -252,7 +251,7 @@ def _likelihood_row(name, model, X_test, n_is, k, history, epochs):
 
 
 # ---------------------------------------------------------------------------------------------- (f)
-def _colored(quick, backend, seed, progress, figures):
+def _colored(quick, backend, seed, progress, figures, record, engine="auto"):
     from .colored_denoise import _reconstruct
     train, test = lab_data("colored-mnist", quick)
     shape = train.image_shape
@@ -260,14 +259,14 @@ def _colored(quick, backend, seed, progress, figures):
     noise = parse_corruption(f"gaussian:{NOISE_SIGMA}", shape)
     noisy_test = noise(test.images, np.random.default_rng([seed, 99]))  # as the colored-denoise lab draws it
     clean = test.images
-    rows = [{"part": "(f) coloured MNIST", "model": f"noisy input (Gaussian sigma {NOISE_SIGMA}, clipped)",
-             "test_mse_per_pixel": float(((noisy_test - clean) ** 2).mean()), "test_snr_db": snr_db(noisy_test, clean)}]
+    record.add({"part": "(f) coloured MNIST", "model": f"noisy input (Gaussian sigma {NOISE_SIGMA}, clipped)",
+                "test_mse_per_pixel": float(((noisy_test - clean) ** 2).mean()), "test_snr_db": snr_db(noisy_test, clean)})
     ae = ConvAutoencoder(input_shape=shape, channels=QUICK_AE_CHANNELS if quick else AE_CHANNELS, downsample="stride",
                          decoder="deconv", output_activation="sigmoid", loss="mse", weight_decay=1e-5, backend=backend,
-                         seed=seed)
+                         seed=seed, engine=engine)
     vae = VariationalAutoencoder(encoder="conv", channels=QUICK_VAE_CHANNELS if quick else VAE_CHANNELS,
                                  input_shape=shape, latent=QUICK_VAE_LATENT if quick else VAE_LATENT,
-                                 likelihood="gaussian", sigma=VAE_SIGMA, backend=backend, seed=seed)
+                                 likelihood="gaussian", sigma=VAE_SIGMA, backend=backend, seed=seed, engine=engine)
     results, outputs = {}, {}
     for slug, name, model in (("conv_ae", f"conv autoencoder, stride-2 {'-'.join(map(str, ae.channels))} "
                                           f"(the colored-denoise lab's), noisy in, clean target", ae),
@@ -276,10 +275,9 @@ def _colored(quick, backend, seed, progress, figures):
         callbacks = [model.kl_warmup_callback] if slug == "conv_vae" else []
         if slug == "conv_vae":
             model.start_epoch(0)
-        trainer = Trainer(model, make_optimizer("adam", 1e-3), epochs=epochs, batch_size=COLORED_BATCH, noise=noise,
+        trainer = Trainer(model, make_optimizer("adam", 1e-3, engine=engine), epochs=epochs, batch_size=COLORED_BATCH, noise=noise,
                           seed=seed, progress=progress, callbacks=callbacks)
-        history = trainer.fit(train.images)
-        model.n_features_in_ = model.input_size
+        history = record.train(trainer, train.images)
         out = _reconstruct(model, noisy_test)
         out_clean = _reconstruct(model, clean)
         outputs[slug] = out
@@ -290,7 +288,7 @@ def _colored(quick, backend, seed, progress, figures):
         if slug == "conv_vae":
             parts = model.kl_and_reconstruction(noisy_test[:2000], rng=np.random.default_rng(1))
             row.update({"kl_noisy_test": parts["kl"], "active_units": model.active_units(noisy_test)})
-        rows.append(row)
+        record.add(row)
         results[slug] = {"history": history}
     fixed = slice(0, N_ROW_IMAGES)
     samples = vae.sample(N_ROW_IMAGES, rng=np.random.default_rng([seed, 7]))
@@ -302,7 +300,7 @@ def _colored(quick, backend, seed, progress, figures):
                             per_image_squared_error(outputs["conv_ae"][fixed], clean[fixed]),
                             per_image_squared_error(outputs["conv_vae"][fixed], clean[fixed]), None],
                     error_label="SE to the clean image")
-    return rows, results
+    return results
 
 
 # ---------------------------------------------------------------------------------------------- figures
