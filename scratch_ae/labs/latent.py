@@ -93,10 +93,13 @@ def _plot_tsne(embedding, labels, path, title):
     return _save(fig, path)
 
 
-def train_with_snapshots(X_train, fixed, epochs, snapshot_epochs, record, backend="numpy", seed=0, progress=False,
-                         width=None, engine="auto"):
+def train_with_snapshots(X_train, fixed, epochs, snapshot_epochs, backend="numpy", seed=0, progress=False, width=None,
+                         record=None, engine="auto"):
     """Train the standard network with a Trainer whose callback records decode(encode(fixed)) after the
-    chosen epochs; returns (model, {epochs done: reconstructions (n, D)}) with 0 = before training."""
+    chosen epochs; returns (model, {epochs done: reconstructions (n, D)}) with 0 = before training.
+
+    record: the lab's LabRecord (the lab passes it, so that an interrupted lab resumes); None trains
+    here and now (the notebooks)."""
     width = width or X_train.shape[1]
     model = Autoencoder(sizes=[width, 256], activation="relu", output_activation="relu", loss="mse",
                         backend=backend, seed=seed, epochs=epochs, progress=progress, engine=engine)
@@ -108,7 +111,12 @@ def train_with_snapshots(X_train, fixed, epochs, snapshot_epochs, record, backen
 
     trainer = Trainer(model, make_optimizer("adam", 1e-3, engine=engine), epochs=epochs, batch_size=100, seed=seed,
                       progress=progress, callbacks=[snapshot])
-    record.train(trainer, X_train, keep={"snapshots": snapshots})  # sets history_ and train_seconds_
+    if record is None:
+        t0 = time.perf_counter()
+        model.history_ = trainer.fit(X_train)
+        model.train_seconds_ = time.perf_counter() - t0
+    else:
+        record.train(trainer, X_train, keep={"snapshots": snapshots})  # sets history_ and train_seconds_ too
     return model, snapshots
 
 
@@ -126,8 +134,8 @@ def run(out_dir, quick=False, backend="numpy", seed=0, progress=False, dataset="
 
     fixed = test.images[:N_FIXED]
     record = LabRecord(out_dir, TITLE)
-    model, snapshots = train_with_snapshots(train.images, fixed, epochs, snapshot_epochs, record, backend, seed,
-                                            progress, engine=engine)
+    model, snapshots = train_with_snapshots(train.images, fixed, epochs, snapshot_epochs, backend, seed, progress,
+                                            record=record, engine=engine)
     snapshot_sse = {e: float(((r - fixed) ** 2).sum(axis=1).mean()) for e, r in snapshots.items()}
     plot_image_rows([fixed] + [snapshots[e] for e in sorted(snapshots)],
                     ["input"] + [("before training" if e == 0 else f"after epoch {e}") + f" (SSE {snapshot_sse[e]:.1f})"
