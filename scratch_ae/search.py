@@ -210,12 +210,14 @@ def search(X, space=None, trials=DEFAULTS["trials"], folds=DEFAULTS["folds"], ep
                     continue
                 try:
                     outcome = evaluate_trial(X, trial, settings, n_jobs=n_jobs)
+                    done.append({"trial": i + 1, "params": trial, **outcome})
+                    bar.update(done[-1], summary()["best"])
+                    if on_trial is not None:
+                        on_trial(summary())
                 except (KeyboardInterrupt, TrainingInterrupted):
-                    raise SearchInterrupted({**summary(), "interrupted": True, "stopped_in_trial": i + 1}, i + 1) from None
-                done.append({"trial": i + 1, "params": trial, **outcome})
-                bar.update(done[-1], summary()["best"])
-                if on_trial is not None:
-                    on_trial(summary())
+                    stopped = min(set(range(1, len(sampled) + 1)) - {t["trial"] for t in done}, default=i + 1)
+                    raise SearchInterrupted({**summary(), "interrupted": True, "stopped_in_trial": stopped},
+                                            stopped) from None
     finally:
         bar.close()
     return summary()

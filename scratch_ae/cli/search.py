@@ -168,6 +168,12 @@ def run(args):
                 f"scratch-ae search --resume {out}")
             return EXIT_INTERRUPTED
         result = keep(result)
+    except KeyboardInterrupt:  # before the first trial (loading the data): nothing to keep
+        if claim is not None and payload is None:
+            claim.release(discard=True)
+        say("search interrupted before its first trial; nothing written" if payload is None else
+            f"search interrupted before it resumed; {args.resume} is as it was")
+        return EXIT_INTERRUPTED
     except (SearchSpaceError, *user_errors()) as exc:
         if claim is not None and payload is None:
             claim.release(discard=True)

@@ -116,14 +116,13 @@ def resume_config(args):
 
 
 def run(args):
-    from ..outputs import check_not_a_finished_run, claim_fresh_folder, claim_folder
+    from ..outputs import LOCK_FILE, check_not_a_finished_run, claim_folder, claim_fresh_folder
     from ..train_job import TrainingInterrupted
     from ..train_job import run as run_job
     from ..training import DivergenceWarning
-    claim = None
+    claim, out, resume = None, args.resume, bool(args.resume)
     try:
-        if args.resume:
-            out, resume = args.resume, True
+        if resume:
             try:
                 cfg = resume_config(args)
             except ValueError as exc:
@@ -131,7 +130,6 @@ def run(args):
                 return fail(message if message.startswith("argument") else f"argument --resume: {message}")
             claim = claim_folder(out, "--resume")
         else:
-            resume = False
             claim = claim_folder(args.out) if args.out else claim_fresh_folder(os.path.join("runs", "train"))
             out = claim.path
             check_not_a_finished_run(out, args.overwrite)
@@ -147,6 +145,17 @@ def run(args):
             metrics = run_job(cfg, out, progress=not args.no_progress, resume=resume, log=say)
     except TrainingInterrupted as exc:
         say(f"{exc}; continue with: scratch-ae train --resume {out}")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # outside a training step: loading the data, or writing the results
+        if resume:
+            say(f"train interrupted; continue with: scratch-ae train --resume {out}")
+        elif claim is None or not set(os.listdir(claim.path)) - {LOCK_FILE}:
+            if claim is not None:
+                claim.release(discard=True)
+            say("train interrupted before its first step; nothing written")
+        else:
+            say(f"train interrupted while writing its results; {out} may be incomplete; run it again "
+                f"(with --overwrite to reuse {out})")
         return EXIT_INTERRUPTED
     except user_errors() as exc:
         if claim is not None:
