@@ -51,6 +51,17 @@ def interrupts():
     return (KeyboardInterrupt, TrainingInterrupted)
 
 
+def refuse_changes(args, may_change, what, saved=None):
+    """On --resume: a ValueError naming the first option given that the saved `what` fixes.
+
+    saved: the saved values, to quote (dest -> value); the options in `may_change` pass."""
+    for dest in sorted(args.given - {"resume", "name", "command"}):
+        if dest not in may_change:
+            quoted = f" ({dest} = {saved.get(dest, 'not set')})" if saved is not None else ""
+            raise ValueError(f"argument --{dest.replace('_', '-')}: --resume continues the saved {what}{quoted}; "
+                             "only " + ", ".join("--" + d.replace("_", "-") for d in may_change) + " may change")
+
+
 def add_common(p, out_help, dataset_default="mnist", dataset_help="which images", engine=True):
     """--dataset, --backend, --engine, --seed, --out, --data-dir."""
     from ..backend import BACKENDS

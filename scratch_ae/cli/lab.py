@@ -10,7 +10,7 @@ with status 3.  When the lab completes, checkpoints/ is removed.
 import os
 import shutil
 
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, add_common, fail, interrupts, say, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, add_common, fail, interrupts, refuse_changes, say, user_errors
 from .validators import positive_int
 
 HELP = "run a classic autoencoder lab"
@@ -53,10 +53,7 @@ def _saved_options(args):
         raise ValueError(f"argument --resume: {path} is not readable ({type(exc).__name__})") from None
     if saved.get("name") != args.name:
         raise ValueError(f"argument --resume: {args.resume} holds lab {saved.get('name')}, not {args.name}")
-    for dest in sorted(args.given - {"resume", "name", "command"}):
-        if dest not in RESUME_MAY_CHANGE:
-            raise ValueError(f"argument --{dest.replace('_', '-')}: --resume continues the saved lab; only "
-                             + ", ".join("--" + d.replace("_", "-") for d in RESUME_MAY_CHANGE) + " may change")
+    refuse_changes(args, RESUME_MAY_CHANGE, "lab")
     for name in IDENTITY:
         setattr(args, name, saved.get(name))
 

@@ -11,7 +11,7 @@ outright keeps what it finished and can be resumed.
 import os
 import shlex
 
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, add_common, fail, say, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, add_common, fail, refuse_changes, say, user_errors
 from .specs import SearchSpaceError, parse_space
 from .validators import at_least_2, hidden_sizes, n_jobs, open_fraction, positive_int
 
@@ -100,10 +100,7 @@ def _saved_search(args):
         raise ValueError(f"argument --resume: {path} is not a readable search.json ({type(exc).__name__})") from None
     if not payload.get("partial") or "cli_args" not in payload:
         raise ValueError(f"argument --resume: {args.resume} holds a finished search, not an interrupted one")
-    for dest in sorted(args.given - {"resume", "command"}):
-        if dest not in RESUME_MAY_CHANGE:
-            raise ValueError(f"argument --{dest.replace('_', '-')}: --resume continues the saved search; only "
-                             + ", ".join("--" + d.replace("_", "-") for d in RESUME_MAY_CHANGE) + " may change")
+    refuse_changes(args, RESUME_MAY_CHANGE, "search", payload["cli_args"])
     for name, value in payload["cli_args"].items():
         if name not in args.given:
             setattr(args, name, value)

@@ -3,7 +3,7 @@ import argparse
 import os
 import warnings
 
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, add_common, fail, say, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, add_common, fail, refuse_changes, say, user_errors
 from .specs import parse_lr_schedule
 from .validators import (fraction, hidden_sizes, nonnegative_float, nonnegative_int, open_fraction, positive_float,
                          positive_int)
@@ -103,15 +103,10 @@ def resume_config(args):
     from ..outputs import check_writable
     check_writable(args.resume, "--resume")
     cfg = load_arrays(os.path.join(args.resume, "resume.npz"))[1]["cli_config"]
-    for dest in sorted(args.given - {"resume"}):
-        if dest in RESUME_MAY_CHANGE:
-            if dest in cfg or dest == "engine":
-                cfg[dest] = getattr(args, dest)
-            continue
-        flag = "--" + dest.replace("_", "-")
-        saved = cfg.get(dest, "not set")
-        raise ValueError(f"argument {flag}: --resume continues the saved run ({dest} = {saved}); only "
-                         + ", ".join("--" + d.replace("_", "-") for d in RESUME_MAY_CHANGE) + " may change")
+    refuse_changes(args, RESUME_MAY_CHANGE, "run", cfg)
+    for dest in args.given & set(RESUME_MAY_CHANGE):
+        if dest in cfg or dest == "engine":  # (runs saved before --engine existed lack it)
+            cfg[dest] = getattr(args, dest)
     return cfg
 
 
