@@ -101,6 +101,9 @@ def test_ctrl_c_in_a_lab_keeps_its_rows_and_resume_skips_them(tmp_path):
     kept = len(partial["rows"])
     assert partial["partial"] is True and 1 <= kept < 3, partial
     assert "Partial" in (out / "results.md").read_text()
+    from scratch_ae.cli import main
+    assert main(["lab", "hidden-sizes", "--quick", "--out", str(out)]) == 2  # never silently started afresh
+    assert (out / "checkpoints" / "fit-1.npz").exists()
 
     rc, stdout, err = run("lab", "hidden-sizes", "--resume", out, "--no-progress")
     assert rc == 0, err

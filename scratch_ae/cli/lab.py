@@ -5,7 +5,8 @@ and keeps each trained model in DIR/checkpoints/ (labs.common.LabRecord).  Ctrl-
 exit status 130 and one line; `--resume DIR` runs the lab again in DIR, loading the models it
 trained instead of training them again, so the finished rows are skipped and the row it was in
 is re-run.  A row whose training diverged is marked "diverged" in the table; the lab then exits
-with status 3.  When the lab completes, checkpoints/ is removed.
+with status 3.  When the lab completes, checkpoints/ is removed.  (deep-30, one long training,
+also keeps the Trainer's DIR/resume.npz, so its --resume continues mid-training.)
 """
 import os
 import shutil
@@ -69,19 +70,20 @@ def _save_options(args, out):
 def run(args):
     from ..labs import run_lab
     from ..outputs import OutputError, claim_folder, claim_fresh_folder
-    claim, out = None, None
+    claim, out, started = None, None, False
     try:
         if args.resume:
             _saved_options(args)
             claim = claim_folder(args.resume, "--resume")
         elif args.out:
             claim = claim_folder(args.out)
-            if os.path.exists(os.path.join(args.out, "results.json")):
-                if not args.overwrite:
-                    raise OutputError(f"argument --out: {args.out} already holds a lab (results.json); continue an "
-                                      f"interrupted one with --resume {args.out}, pass --overwrite to replace it, "
-                                      f"or choose another --out")
-            shutil.rmtree(os.path.join(args.out, "checkpoints"), ignore_errors=True)  # never another run's models
+            kept = [name for name in ("results.json", "checkpoints", "resume.npz")
+                    if os.path.exists(os.path.join(args.out, name))]
+            if kept and not args.overwrite:
+                raise OutputError(f"argument --out: {args.out} already holds a lab ({kept[0]}); continue an "
+                                  f"interrupted one with --resume {args.out}, pass --overwrite to replace it, "
+                                  f"or choose another --out")
+            _forget_interrupted(args.out)  # a fresh run never continues another run's trainings
         else:
             claim = claim_fresh_folder(os.path.join("runs", "lab-" + args.name + ("-quick" if args.quick else "")))
         out = claim.path
@@ -89,6 +91,7 @@ def run(args):
             raise ValueError("argument --config: only lab encoded-space takes a search configuration")
         if not args.resume:
             _save_options(args, out)
+            started = True
         results = run_lab(args.name, out, quick=args.quick, backend=args.backend, seed=args.seed,
                           progress=not args.no_progress, engine=args.engine,
                           **({"dataset": args.dataset} if args.dataset else {}),
@@ -104,14 +107,16 @@ def run(args):
             f"scratch-ae lab {args.name} --resume {out}")
         return EXIT_INTERRUPTED
     except user_errors() as exc:
-        if claim is not None and not args.resume:
-            shutil.rmtree(os.path.join(claim.path, "checkpoints"), ignore_errors=True)
+        if started:  # this run's own options file and models go (a lab's bad input shows before any training)
+            _forget_interrupted(claim.path)
+            claim.release(discard=True)
+        elif claim is not None and not args.resume:
             claim.release(discard=True)
         return fail(exc)
     finally:
         if claim is not None:
             claim.release()
-    shutil.rmtree(os.path.join(out, "checkpoints"), ignore_errors=True)
+    _forget_interrupted(out)
     rows = results.get("rows", [])
     diverged = [row for row in rows if row.get("diverged")]
     wrote = f"wrote {out}/results.json, results.md and figures/ ({len(rows)} rows)"
@@ -120,6 +125,13 @@ def run(args):
         return EXIT_DIVERGED
     print(f"lab {args.name}: {wrote}")
     return 0
+
+
+def _forget_interrupted(out):
+    """Remove what an interrupted lab keeps to resume: its models (checkpoints/) and deep-30's resume.npz."""
+    shutil.rmtree(os.path.join(out, "checkpoints"), ignore_errors=True)
+    if os.path.exists(os.path.join(out, "resume.npz")):
+        os.remove(os.path.join(out, "resume.npz"))
 
 
 def _kept_rows(out):
