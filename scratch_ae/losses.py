@@ -3,9 +3,31 @@
 Both are means over all B*D elements, so the learning rate does not depend on
 the image size.  The literature's MNIST unit, the squared error summed over an
 image's pixels, is `scratch_ae.metrics.sse_per_image`.
+
+`bce_with_logits` and `sigmoid` are the elementwise formulas every Bernoulli
+loss here uses (this module's BCEWithLogitsLoss, the VAE's BernoulliNLL and its
+evaluation in nats): written once.
 """
 
 from .backend import array_module as _xp
+
+
+def bce_with_logits(logits, target):
+    """softplus(z) - x z elementwise, = -[x log sigma(z) + (1-x) log(1 - sigma(z))]; never overflows.
+
+    softplus(z) = max(z, 0) + log1p(exp(-|z|)): exp of a non-positive number only.
+    Shapes: logits and target alike (or broadcasting).
+
+    Derivation: derivations/losses.md#bce-with-logits
+    """
+    xp = _xp(logits)
+    softplus = xp.maximum(logits, 0) + xp.log1p(xp.exp(-xp.abs(logits)))
+    return softplus - target * logits
+
+
+def sigmoid(logits):
+    """1 / (1 + exp(-z)) as 0.5 (1 + tanh(z / 2)): the same function, with no overflow for any z."""
+    return 0.5 * (1.0 + _xp(logits).tanh(0.5 * logits))
 
 
 class MSELoss:
@@ -31,12 +53,9 @@ class BCEWithLogitsLoss:
     """
 
     def forward(self, logits, target):
-        xp = _xp(logits)
-        # softplus(z) = max(z, 0) + log1p(exp(-|z|)): no overflow for any z.
-        softplus = xp.maximum(logits, 0) + xp.log1p(xp.exp(-xp.abs(logits)))
-        self.probs = 0.5 * (1.0 + xp.tanh(0.5 * logits))
+        self.probs = sigmoid(logits)
         self.target = target
-        return (softplus - target * logits).mean()
+        return bce_with_logits(logits, target).mean()
 
     def backward(self):
         """dL/dz = (sigma(z) - x) / (B*D): the sigmoid's derivative cancels.
@@ -55,4 +74,4 @@ def make_loss(name):
     return LOSSES[name]()
 
 
-__all__ = ["MSELoss", "BCEWithLogitsLoss", "LOSSES", "make_loss"]
+__all__ = ["MSELoss", "BCEWithLogitsLoss", "LOSSES", "make_loss", "bce_with_logits", "sigmoid"]

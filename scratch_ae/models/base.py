@@ -6,7 +6,12 @@ everything else lives here once:
 
 * the input checks (shape, dtype, uint8 scaling, data range, GPU arrays);
 * the training objective, loss + penalties, and its backward pass
-  (`loss_and_grads`), run through the plain layer loop or the fused path;
+  (`loss_and_grads`), a template whose family hooks (`_training_pair`, `_code_terms`,
+  `_encoder_backward`) let the VAE supply its objective and gradient terms;
+* the engine: every pass runs a network by `Sequential.forward` / `backward`, the plain
+  loop, on the reference layers themselves (engine "reference", and always on the GPU) or on
+  `fast.to_fast(network)`, the same network with the fast engine's layers in their places
+  (engine "fast"; "auto" is "fast" on the CPU where Numba is installed);
 * train/eval modes and the per-step generator for stochastic layers;
 * fit with one Trainer (and, with early_stopping=True, a validation split carved
   from fit's own X), batched transform / inverse_transform, score;
@@ -31,7 +36,6 @@ Every model's public boundary is flat, (n_samples, n_features), so data,
 corruptions, metrics, Trainer and checkpoints serve every family unchanged;
 convolutional models reshape inside their encoder and decoder.
 """
-import contextlib
 import numbers
 
 import numpy as np
@@ -40,17 +44,16 @@ from sklearn.exceptions import NotFittedError
 
 from ..backend import check_array_backend, get_backend, is_device_array
 from ..checkpoint import CheckpointError, load_arrays, save_arrays
-from ..layers import Conv2d, ConvTranspose2d, activation_name
-from ..layers import fused
-from ..layers.im2col import loop_threads_held
-from ..sequential import collect_grads
+from .. import fast
+from ..layers import activation_name
+from ..sequential import Sequential, collect_grads
 
 CHECKPOINT_FORMAT = "scratch-ae/1"
 DATA_RANGE_MARGIN = 0.01  # how far outside [0, 1] data may stray before a sigmoid/BCE model refuses it
 EXPECTED_DTYPES = "float32, float64 or uint8 images (0-255)"
 EARLY_STOPPING_PATIENCE = 5  # epochs without improvement, when early_stopping=True and patience is None
 # Names that exist only once the network does (besides attributes ending in "_").
-_NETWORK_NAMES = ("xp", "input_size", "code_size", "stochastic_")
+_NETWORK_NAMES = ("xp", "input_size", "code_size", "stochastic_", "loss_decoder_")
 
 
 class ComplexDataError(TypeError, ValueError):
@@ -137,6 +140,7 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     """
 
     family = None  # "dense", "conv", ...: stored in checkpoints, so `models.load` knows the class
+    engine = "auto"  # the default for a model saved before `engine` existed (its config lacks it)
 
     # ------------------------------------------------------------------ building
     def set_params(self, **params):
@@ -195,6 +199,8 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self._build()
             self.load_state_arrays(weights, source="pickled model")
 
+    _stochastic_what = "dropout"  # what draws random numbers in training, for loss_and_grads' message
+
     @property
     def xp(self):
         return self.backend_.xp
@@ -217,8 +223,43 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return grads
 
     def _backend_for_build(self):
+        """The backend for a (re)build, and the engine on it: `engine_` is "reference" or "fast"
+        (scratch_ae.fast.resolve_engine); the fast networks of an earlier build are dropped."""
         self.backend_ = get_backend(self.backend)
+        self.engine_ = fast.resolve_engine(self.engine, self.backend_.xp)
+        self._running = {}
         return self.backend_
+
+    def _run(self, network):
+        """The network that runs `network` (a Sequential of reference layers) under the model's engine.
+
+        Engine "reference" (and every CuPy model: there the reference layers are the GPU path):
+        `network` itself.  Engine "fast": `fast.to_fast(network)`, made once per build, whose fast
+        layers share the reference layers' parameter and gradient arrays, so `parameters()`,
+        checkpoints and the optimizer see the same arrays whichever engine ran.  Either way the
+        caller runs it with the plain loop, `.forward(x)` and `.backward(grad)`."""
+        if self.engine_ == "reference" or self.xp is not np:
+            return network
+        key = tuple(id(layer) for layer in network.layers)
+        if key not in self._running:
+            self._running[key] = (network, fast.to_fast(network))  # the reference kept alive: its ids stay unique
+        return self._running[key][1]
+
+    @property
+    def loss_decoder_(self):
+        """The decoder as the loss sees it: with BCE the final sigmoid is left out and the loss takes
+        the logits, fusing the sigmoid in (losses.md#bce-with-logits).  A family whose decoder ends
+        otherwise overrides `_loss_decoder_layers`."""
+        layers = self._loss_decoder_layers()
+        if layers is self.decoder_.layers:
+            return self.decoder_
+        key = ("loss", tuple(id(layer) for layer in layers))
+        if key not in self._running:
+            self._running[key] = Sequential(layers)
+        return self._running[key]
+
+    def _loss_decoder_layers(self):
+        return self.decoder_.layers[:-1] if self.loss == "bce" else self.decoder_.layers
 
     # ------------------------------------------------------------------ input checks
     def _as_batch(self, x, what="x", width=None):
@@ -288,52 +329,63 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self._decode(self._as_batch(code, "code", self.code_size))
 
     def _encode(self, x):
-        return fused.forward(self.encoder_, x)
+        return self._run(self.encoder_).forward(x)
 
     def _decode(self, code):
-        return fused.forward(self.decoder_, code)
+        return self._run(self.decoder_).forward(code)
 
     def reconstruct(self, x):
         """x (B, D) -> reconstruction (B, D)."""
         self._mode(False)
-        return fused.forward(self.decoder_, fused.forward(self.encoder_, self._as_batch(x)))
+        return self._decode(self._encode(self._as_batch(x)))
 
-    def _decoder_for_loss(self):
-        """The decoder as the loss sees it: with BCE the final sigmoid is left out and the loss takes
-        the logits, fusing the sigmoid in (losses.md#bce-with-logits)."""
-        from ..sequential import Sequential
-        if self.loss == "bce":
-            return Sequential(self.decoder_.layers[:-1])
-        return self.decoder_
+    # ------------------------------------------------------------------ the objective: a template
+    # loss_and_grads and objective are written once, here; a family changes what they compute
+    # through three hooks: `_training_pair` (the batch a step trains on), `_code_terms` (the
+    # objective's terms on the code) and `_encoder_backward` (dL/dcode back through the encoder).
+    def _training_pair(self, x, target, rng):
+        """(x, target) on the backend for one training step (or a forward-only objective with rng)."""
+        x = self._as_batch(x)
+        return x, (x if target is None else self._as_batch(target, "target"))
 
-    def _objective(self, x, target):
-        """Forward pass: the scalar objective (caches filled for backward), and the decoder that ran."""
-        code = fused.forward(self.encoder_, x)
-        decoder = self._decoder_for_loss()
-        objective = self.loss_fn_.forward(fused.forward(decoder, code), target)
+    def _code_terms(self, objective, code):
+        """`objective` plus its terms on the code, forward (penalties_: L1 activity, KL sparsity)."""
         for penalty in self.penalties_:
             objective = objective + penalty.forward(code)
+        return objective
+
+    def _encoder_backward(self, grad_code):
+        """dL/dcode (from the decoder) plus the code terms' gradients, back through the encoder."""
+        for penalty in self.penalties_:
+            grad_code = grad_code + penalty.backward()
+        self._run(self.encoder_).backward(grad_code)
+
+    def _objective(self, x, target):
+        """Forward pass: the scalar objective, loss + code terms + weight penalty (caches filled for backward)."""
+        code = self._run(self.encoder_).forward(x)
+        objective = self.loss_fn_.forward(self._run(self.loss_decoder_).forward(code), target)
+        objective = self._code_terms(objective, code)
         if self.weight_penalty_ is not None:
             objective = objective + self.weight_penalty_.forward(
                 [arr for name, arr in self.parameters().items() if name.endswith(".W")])
-        return objective, decoder
+        return self.xp.asarray(objective)
 
     def objective(self, x, target=None, rng=None):
         """The training objective (reconstruction loss plus penalties), forward only.
 
-        In evaluation mode unless `rng` is given (then in training mode, stochastic layers drawing from it)."""
-        x = self._as_batch(x)
-        target = x if target is None else self._as_batch(target, "target")
+        In evaluation mode unless `rng` is given (then in training mode, stochastic layers drawing
+        from it exactly as `loss_and_grads` with the same generator)."""
+        x, target = self._training_pair(x, target, rng)
         self._prepare_step(rng)
-        return self._objective(x, target)[0]
+        return self._objective(x, target)
 
     def reconstruction_loss(self, x, target=None):
         """The reconstruction loss alone (no penalties), forward only, in evaluation mode, as a 0-d array."""
         x = self._as_batch(x)
         target = x if target is None else self._as_batch(target, "target")
         self._mode(False)
-        code = fused.forward(self.encoder_, x)
-        return self.loss_fn_.forward(fused.forward(self._decoder_for_loss(), code), target)
+        code = self._encode(x)
+        return self.loss_fn_.forward(self._run(self.loss_decoder_).forward(code), target)
 
     def _prepare_step(self, rng):
         """Training mode with `rng` handed to the stochastic layers; evaluation mode without one."""
@@ -343,14 +395,6 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._mode(True)
         self.encoder_.set_rng(rng)
         self.decoder_.set_rng(rng)
-
-    def _step_threads(self):
-        """The block a training step's passes run in: on the CPU, for a network with conv layers,
-        im2col.loop_threads_held() (their chunks on two threads, BLAS held at one; layers/im2col.py,
-        LOOP_THREADS); otherwise nothing."""
-        if self.xp is np and any(isinstance(layer, (Conv2d, ConvTranspose2d)) for _, layer in self._named_layers()):
-            return loop_threads_held()
-        return contextlib.nullcontext()
 
     def loss_and_grads(self, x, target=None, rng=None, copy=False):
         """One forward and backward pass, in training mode.
@@ -365,25 +409,20 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Derivation: derivations/dense-autoencoder.md#autoencoder-backward
         """
-        x = self._as_batch(x)
-        target = x if target is None else self._as_batch(target, "target")
         if rng is None and self.stochastic_:
-            raise ValueError("loss_and_grads: this model has stochastic layers (dropout); pass rng, a "
-                             "numpy.random.Generator, e.g. np.random.default_rng(0)")
+            raise ValueError(f"loss_and_grads: this model has stochastic layers ({self._stochastic_what}); pass "
+                             f"rng, a numpy.random.Generator, e.g. np.random.default_rng(0)")
+        x, target = self._training_pair(x, target, rng)
         self._prepare_step(rng)
-        with self._step_threads():
-            objective, decoder = self._objective(x, target)
-            grad = fused.backward(decoder, self.loss_fn_.backward())
-            for penalty in self.penalties_:
-                grad = grad + penalty.backward()
-            fused.backward(self.encoder_, grad)
+        objective = self._objective(x, target)
+        self._encoder_backward(self._run(self.loss_decoder_).backward(self.loss_fn_.backward()))
         grads = self._collect_grads()
         if copy:
             grads = {name: g.copy() for name, g in grads.items()}
         return objective, grads
 
     # ------------------------------------------------------------------ scikit-learn shape
-    def fit(self, X, y=None, X_val=None):
+    def fit(self, X, y=None, X_val=None, callbacks=()):
         """Re-initialise from `seed` and train on X (N, D); returns self. `history_` holds the curves.
 
         X : float images in [0, 1], or uint8 images (0-255), which are scaled to [0, 1] exactly as the
@@ -391,7 +430,8 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         y : ignored (scikit-learn's signature; an autoencoder reconstructs X).
         X_val : validation images for the curves and for early stopping (`patience`); with
         `early_stopping=True` and no X_val, the validation rows are carved from X (class docstring).
-        Sets `n_features_in_` (and `history_`).
+        callbacks : further f(trainer, epoch) functions, called after each epoch (the Trainer's).
+        Sets `n_features_in_` (and `history_`).  The optimizer runs on the model's `engine`.
         """
         from ..optimizers import make_optimizer
         from ..training import Trainer
@@ -401,12 +441,21 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             patience = EARLY_STOPPING_PATIENCE if patience is None else patience
             if X_val is None:
                 X, X_val = self._early_stopping_split(X)
-        trainer = Trainer(self, make_optimizer(self.optimizer, self.lr, self.weight_decay), epochs=self.epochs,
-                          batch_size=self.batch_size, noise=self.noise, patience=patience, seed=self.seed,
-                          progress=self.progress)
+        optimizer = make_optimizer(self.optimizer, self.lr, self.weight_decay, engine=self.engine)
+        trainer = Trainer(self, optimizer, epochs=self.epochs, batch_size=self.batch_size,
+                          noise=getattr(self, "noise", None), patience=patience, seed=self.seed,
+                          progress=self.progress, callbacks=[*self._fit_callbacks(), *callbacks])
         self.history_ = trainer.fit(X, X_val)
         self.n_features_in_ = self.input_size
+        self._after_fit(X, X_val)
         return self
+
+    def _fit_callbacks(self):
+        """The family's own per-epoch Trainer callbacks, before the caller's (the VAE's KL warm-up)."""
+        return []
+
+    def _after_fit(self, X, X_val):
+        """What a family records in history_ once training ended (the VAE's active units)."""
 
     def _build_for_fit(self, X):
         """(Re)build the network from the parameters for fitting X; returns X (possibly converted)."""

@@ -82,6 +82,13 @@ class ConvAutoencoder(AutoencoderBase):
     dropout : drop probability of inverted dropout after every hidden activation (0: none).
     init : "pytorch" (PyTorch's default uniform initialisation, so runs compare with it) or "he".
     optimizer, lr, epochs, batch_size, noise, patience, backend, seed, dtype, progress : as for `Autoencoder`.
+    engine : "auto" (default), "reference" or "fast": which code runs the network and the optimizer.
+        "reference" runs the reference layers of scratch_ae/layers/, the derivations' algorithms;
+        "fast" runs `scratch_ae.fast.to_fast` of the same network (compiled Numba loops,
+        channels-last convolutions, the fused Adam update), equal to the reference to rounding
+        (tests/test_fast_*.py); "auto" is "fast" on the CPU where Numba is installed, else
+        "reference".  On the GPU the layers are the reference (CuPy's kernels) and "fast" picks
+        the fused CuPy Adam kernel.  `engine_` holds the resolved choice; checkpoints record it.
     """
 
     family = "conv"
@@ -90,7 +97,7 @@ class ConvAutoencoder(AutoencoderBase):
                  decoder="deconv+unpool", dense_code=None, activation="relu", output_activation="sigmoid", loss="mse",
                  weight_decay=0.0, l1=0.0, dropout=0.0, init="pytorch", optimizer="adam", lr=1e-3, epochs=8,
                  batch_size=100, noise=None, patience=None, backend="numpy", seed=0, dtype="float32",
-                 progress=False):
+                 progress=False, engine="auto"):
         self.input_shape = input_shape
         self.channels = channels
         self.kernel_size = kernel_size
@@ -114,6 +121,7 @@ class ConvAutoencoder(AutoencoderBase):
         self.seed = seed
         self.dtype = dtype
         self.progress = progress
+        self.engine = engine
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -212,7 +220,7 @@ class ConvAutoencoder(AutoencoderBase):
         if (H, W) != tuple(shape[1:]):
             raise ValueError(f"the decoder ends at {(H, W)}, not the input's {tuple(shape[1:])}")
         decoder += [make_activation(self.output_activation), Flatten()]
-        # The loss sees the layers before the output activation and the final Flatten (see _decoder_for_loss).
+        # The loss sees the layers before the output activation and the final Flatten (see _loss_decoder_layers).
         self.encoder_, self.decoder_ = Sequential(encoder), Sequential(decoder)
         self.loss_fn_ = make_loss(self.loss)
         self.penalties_ = [L1ActivityPenalty(self.l1)] if self.l1 else []
@@ -223,12 +231,10 @@ class ConvAutoencoder(AutoencoderBase):
         W, b = init_conv_weights((fan_in, fan_out), fan_out, fan_in, self.init, rng, dtype)
         return Dense(backend.asarray(W), backend.asarray(b), backend.xp)
 
-    def _decoder_for_loss(self):
+    def _loss_decoder_layers(self):
         """With BCE the loss takes the logits: the decoder without its sigmoid (the Flatten stays)."""
-        if self.loss == "bce":
-            layers = self.decoder_.layers
-            return Sequential(layers[:-2] + layers[-1:])
-        return self.decoder_
+        layers = self.decoder_.layers
+        return layers[:-2] + layers[-1:] if self.loss == "bce" else layers
 
     def _named_layers(self):
         return self.encoder_.named_layers("encoder.") + self.decoder_.named_layers("decoder.")

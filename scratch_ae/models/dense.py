@@ -52,6 +52,13 @@ class Autoencoder(AutoencoderBase):
     validation_fraction : the share of X held out by early_stopping, in (0, 1).
     backend : "numpy" or "cupy".  seed : initialisation and batch-order seed.
     dtype : "float32" (default) or "float64" (for gradient checks).
+    engine : "auto" (default), "reference" or "fast": which code runs the network and the optimizer.
+        "reference" runs the reference layers of scratch_ae/layers/, the derivations' algorithms;
+        "fast" runs `scratch_ae.fast.to_fast` of the same network (compiled Numba loops,
+        channels-last convolutions, the fused Adam update), equal to the reference to rounding
+        (tests/test_fast_*.py); "auto" is "fast" on the CPU where Numba is installed, else
+        "reference".  On the GPU the layers are the reference (CuPy's kernels) and "fast" picks
+        the fused CuPy Adam kernel.  `engine_` holds the resolved choice; checkpoints record it.
     """
 
     family = "dense"
@@ -60,7 +67,7 @@ class Autoencoder(AutoencoderBase):
                  code_activation=None, tied=False, l1=0.0, kl_rho=None, kl_beta=1.0, weight_decay=0.0,
                  leaky_slope=0.01, dropout=0.0, optimizer="adam", lr=1e-3, epochs=8, batch_size=100, noise=None,
                  patience=None, backend="numpy", seed=0, dtype="float32", progress=False, early_stopping=False,
-                 validation_fraction=0.1):
+                 validation_fraction=0.1, engine="auto"):
         self.sizes = sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -85,6 +92,7 @@ class Autoencoder(AutoencoderBase):
         self.progress = progress
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.engine = engine
         self._build()
 
     # ------------------------------------------------------------------ building

@@ -25,15 +25,15 @@ import math
 
 import numpy as np
 
-from .. import vae_terms, vae_terms_fast
 from ..backend import array_module
+from ..fast.bernoulli import SharedExpBernoulliNLL
 from ..layers import (HE_FAMILY, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, activation_name,
                       make_activation)
-from ..layers import fused
 from ..layers.im2col import conv_output_size, conv_transpose_output_size
 from ..layers.reparameterize import GaussianReparameterize
 from ..penalties import L2WeightDecay
 from ..sequential import Sequential
+from . import vae_terms
 from .base import DATA_RANGE_MARGIN, AutoencoderBase
 
 ENCODERS = ("dense", "conv")
@@ -93,8 +93,8 @@ class VariationalAutoencoder(AutoencoderBase):
         Dense(K, C_last*h*w) + ReLU, Reshape, then ConvTranspose2d(kernel 4, stride 2, padding 1) stages
         with the output padding that restores each size exactly (ReLU between, none after the last), Flatten.
     activation : hidden activation, "relu" by default (it trains faster in a few epochs than the
-        VAE and IWAE papers' "tanh", which is one argument away, and runs on the fused
-        Dense + ReLU path); the conv network's stages use it too.
+        VAE and IWAE papers' "tanh", which is one argument away, and the fast engine runs each
+        Dense + ReLU pair as one layer, fast.dense_relu.DenseReLU); the conv network's stages use it too.
     likelihood : "bernoulli" (the decoder's outputs are logits; BCE from the logits, summed over
         pixels) or "gaussian" (the outputs are the mean of N(mean, sigma^2 I) with a FIXED `sigma`:
         SSE / (2 sigma^2) + (D/2) log(2 pi sigma^2) per image).
@@ -112,6 +112,13 @@ class VariationalAutoencoder(AutoencoderBase):
     the negative ELBO per image with beta = 1, z sampled from a generator seeded
     VALIDATION_SEED = 0 at every call (and the batch binarised from it first when binarize is
     dynamic), so it is deterministic and does not depend on the step count or on warm-up.
+    engine : "auto" (default), "reference" or "fast": which code runs the network and the optimizer.
+        "reference" runs the reference layers of scratch_ae/layers/, the derivations' algorithms;
+        "fast" runs `scratch_ae.fast.to_fast` of the same network (compiled Numba loops,
+        channels-last convolutions, the fused Adam update), equal to the reference to rounding
+        (tests/test_fast_*.py); "auto" is "fast" on the CPU where Numba is installed, else
+        "reference".  On the GPU the layers are the reference (CuPy's kernels) and "fast" picks
+        the fused CuPy Adam kernel.  `engine_` holds the resolved choice; checkpoints record it.
     """
 
     family = "vae"
@@ -119,7 +126,7 @@ class VariationalAutoencoder(AutoencoderBase):
     def __init__(self, encoder="dense", sizes=(784, 200, 200), latent=50, channels=(32, 64), input_shape=(1, 28, 28),
                  activation="relu", likelihood="bernoulli", sigma=1.0, beta=1.0, kl_warmup=0, binarize=None,
                  weight_decay=0.0, optimizer="adam", lr=1e-3, epochs=8, batch_size=100, patience=None,
-                 backend="numpy", seed=0, dtype="float32", progress=False):
+                 backend="numpy", seed=0, dtype="float32", progress=False, engine="auto"):
         self.encoder = encoder
         self.sizes = sizes
         self.latent = latent
@@ -141,6 +148,7 @@ class VariationalAutoencoder(AutoencoderBase):
         self.seed = seed
         self.dtype = dtype
         self.progress = progress
+        self.engine = engine
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -259,16 +267,12 @@ class VariationalAutoencoder(AutoencoderBase):
         self.encoder_, self.decoder_ = Sequential(encoder), Sequential(decoder)
         self.reparameterize_ = encoder[-1]
         self.activation_ = activation
-        # The same layer objects, seen as the loss needs them: up to [mu | logvar]; from z to the logits.
-        self._encoder_body = Sequential(encoder[:-1])
-        # The backward stops at the first layer with parameters (it skips dL/dx of the data): a leading
-        # Reshape would only see None, so it is left out of the backward path.
-        self._encoder_backward = Sequential(encoder[1:-1] if self.encoder == "conv" else encoder[:-1])
-        self._decoder_logits = Sequential(decoder[:-1])
-        # The Bernoulli loss's fast path (one exp shared by loss and sigmoid) is chosen here, outside
-        # the reference class; vae_terms_fast.KERNEL = "reference" trains with BernoulliNLL itself.
-        bernoulli = (vae_terms_fast.SharedExpBernoulliNLL if vae_terms_fast.KERNEL == "shared-exp"
-                     else vae_terms.BernoulliNLL)
+        # The same layer objects, seen as the loss needs them: the encoder up to [mu | logvar] (the
+        # decoder up to the logits is `loss_decoder_`).
+        self.encoder_body_ = Sequential(encoder[:-1])
+        # The fast engine's Bernoulli loss (one exp shared by the loss and the sigmoid) replaces the
+        # reference class under engine "fast"; evaluation in nats (per_example) is the reference's.
+        bernoulli = SharedExpBernoulliNLL if self.engine_ == "fast" else vae_terms.BernoulliNLL
         self.nll_ = bernoulli() if self.likelihood == "bernoulli" else vae_terms.GaussianNLL(self.sigma)
         self.kl_ = vae_terms.GaussianKL()
         self.loss_fn_ = self.nll_
@@ -277,6 +281,10 @@ class VariationalAutoencoder(AutoencoderBase):
                                 else None)
         self.binarize_ = self.binarize or ("dynamic" if self.likelihood == "bernoulli" else "none")
         self.beta_ = float(self.beta)  # the KL weight in use; start_epoch(t) applies the warm-up
+
+    def _loss_decoder_layers(self):
+        """The decoder up to its logits (Bernoulli) or means (Gaussian): without the output activation."""
+        return self.decoder_.layers[:-1]
 
     def _named_layers(self):
         return ([(f"encoder.{i}", layer) for i, layer in enumerate(self.encoder_.layers) if layer.params]
@@ -316,6 +324,13 @@ class VariationalAutoencoder(AutoencoderBase):
         self.start_epoch(epoch + 1)
 
     # ------------------------------------------------------------------ the objective and its gradient
+    # AutoencoderBase.loss_and_grads and .objective run the VAE through three hooks: the batch
+    # (binarised from the step's generator), the KL term on the code, and the backward through the
+    # sampling layer, which adds the KL's gradient at [mu | logvar].  The encoder's last layer draws
+    # z; the loss reads the decoder's logits (`loss_decoder_`), so the base's forward is
+    # -log p(target | z) + beta_ KL (+ the weight penalty), the batch means (0-d).
+    _stochastic_what = "a variational autoencoder samples z"
+
     def _pair(self, x, target, what="x"):
         """(x, target, same): the batch on the backend; `same` when the target is the input itself."""
         same = target is None or target is x
@@ -329,65 +344,31 @@ class VariationalAutoencoder(AutoencoderBase):
         target = binarize(target, rng).astype(self.dtype, copy=False)
         return (target if same else x), target
 
-    def _forward(self, x, target, beta):
-        """-log p(target | z) + beta KL, batch means (0-d), caches filled for backward; also (rec, kl)."""
-        h = fused.forward(self._encoder_body, x)
-        z = self.reparameterize_.forward(h)
-        rec = self.nll_.forward(fused.forward(self._decoder_logits, z), target)
-        kl = self.kl_.forward(self.reparameterize_.mu, self.reparameterize_.logvar)
-        objective = rec + beta * kl
-        if self.weight_penalty_ is not None:
-            objective = objective + self.weight_penalty_.forward(
-                [arr for name, arr in self.parameters().items() if name.endswith(".W")])
-        return self.xp.asarray(objective), rec, kl
+    def _training_pair(self, x, target, rng):
+        """The batch a step trains on: with `rng` and binarize="dynamic", binarised from rng first (then
+        the sampling layer draws eps from the same generator).  Without rng (a forward-only objective in
+        evaluation mode, z = mu): as given."""
+        x, target, same = self._pair(x, target)
+        return self._binarized(x, target, same, rng) if rng is not None else (x, target)
 
-    def objective(self, x, target=None, rng=None):
-        """The training objective, -log p(x | z) + beta_ KL per image (batch mean, 0-d), forward only.
-
-        With `rng`: training mode, exactly as `loss_and_grads` with the same generator (the batch
-        binarised from it first when binarize is dynamic, then eps).  Without: evaluation mode,
-        z = mu and no binarisation (what the Trainer's initial loss measures).
+    def _code_terms(self, objective, z):
+        """objective + beta_ KL(q(z|x) || N(0, I)), the KL from the sampling layer's mu and logvar.
 
         Derivation: derivations/vae.md#vae-model
         """
-        x, target, same = self._pair(x, target)
-        if rng is not None:
-            x, target = self._binarized(x, target, same, rng)
-        self._prepare_step(rng)
-        return self._forward(x, target, self.beta_)[0]
+        layer = self.reparameterize_
+        return objective + self.beta_ * self.kl_.forward(layer.mu, layer.logvar)
 
-    def loss_and_grads(self, x, target=None, rng=None, copy=False):
-        """One forward and backward pass in training mode: (objective, grads keyed like `parameters()`).
-
-        x : (B, D); target : what to reconstruct (x itself unless given).  rng : a NumPy Generator,
-        required: with binarize="dynamic" the target (and x, when it is the target) is first
-        binarised from it, then the sampling layer draws eps (B, K) from it ONCE; backward reuses
-        that eps.  The same seed replays the same binarisation and eps, so finite differences of
-        `objective(x, rng=<same seed>)` check this gradient.
-
-        Backward: the likelihood's dL/dlogits through the decoder to dL/dz; the KL's (dmu, dlogvar)
-        times beta_ added at [mu | logvar] by the sampling layer (under the clamp's mask); then the
-        encoder.  copy=True returns gradient copies the caller may keep.
+    def _encoder_backward(self, grad_z):
+        """dL/dz back through the sampling layer, which adds beta_ times the KL's (dmu, dlogvar) at
+        [mu | logvar] (under the clamp's mask), then through the encoder's body.
 
         Derivation: derivations/vae.md#vae-model
         """
-        x, target, same = self._pair(x, target)
-        if rng is None:
-            raise ValueError("loss_and_grads: a variational autoencoder samples z in training; pass rng, a "
-                             "numpy.random.Generator, e.g. np.random.default_rng(0)")
-        x, target = self._binarized(x, target, same, rng)
-        self._prepare_step(rng)
-        with self._step_threads():
-            objective, _, _ = self._forward(x, target, self.beta_)
-            grad_z = fused.backward(self._decoder_logits, self.nll_.backward())
-            d_mu, d_logvar = self.kl_.backward()
-            beta = self.beta_
-            grad_h = self.reparameterize_.backward(grad_z, beta * d_mu, beta * d_logvar)
-            fused.backward(self._encoder_backward, grad_h)
-        grads = self._collect_grads()
-        if copy:
-            grads = {name: g.copy() for name, g in grads.items()}
-        return objective, grads
+        d_mu, d_logvar = self.kl_.backward()
+        beta = self.beta_
+        grad_h = self.reparameterize_.backward(grad_z, beta * d_mu, beta * d_logvar)
+        self._run(self.encoder_body_).backward(grad_h)
 
     def reconstruction_loss(self, x, target=None):
         """Validation: the negative ELBO per image (beta = 1), batch mean as a 0-d backend array.
@@ -399,11 +380,12 @@ class VariationalAutoencoder(AutoencoderBase):
 
         Derivation: derivations/vae.md#vae-model
         """
-        x, target, same = self._pair(x, target)
         rng = np.random.default_rng(VALIDATION_SEED)
-        x, target = self._binarized(x, target, same, rng)
+        x, target = self._training_pair(x, target, rng)
         self._prepare_step(rng)
-        _, rec, kl = self._forward(x, target, 1.0)
+        z = self._run(self.encoder_).forward(x)
+        rec = self.nll_.forward(self._run(self.loss_decoder_).forward(z), target)
+        kl = self.kl_.forward(self.reparameterize_.mu, self.reparameterize_.logvar)
         self._mode(False)
         return self.xp.asarray(rec + kl)
 
@@ -420,26 +402,17 @@ class VariationalAutoencoder(AutoencoderBase):
                                  f"by 255) or use likelihood='gaussian'")
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y=None, X_val=None, callbacks=()):
-        """Re-initialise from `seed` and train on X (N, D); returns self.
-
-        KL warm-up: `beta_` is set for epoch 0 here and after each epoch by `kl_warmup_callback`
-        (history_["beta"] lists each epoch's weight).  history_["active_units"] counts the latent
-        units in use afterwards (on X_val, or the first 10,000 training images): 0 means the
-        posterior collapsed onto the prior.  callbacks : further f(trainer, epoch) functions.
-        """
-        from ..optimizers import make_optimizer
-        from ..training import Trainer
-        self._build()
-        trainer = Trainer(self, make_optimizer(self.optimizer, self.lr, self.weight_decay), epochs=self.epochs,
-                          batch_size=self.batch_size, patience=self.patience, seed=self.seed, progress=self.progress,
-                          callbacks=[self.kl_warmup_callback, *callbacks])
+    def _fit_callbacks(self):
+        """KL warm-up: `beta_` set for epoch 0 now and after each epoch by `kl_warmup_callback`
+        (history_["beta"] lists each epoch's weight)."""
         self.start_epoch(0)
-        self.history_ = trainer.fit(X, X_val)
-        self.n_features_in_ = self.input_size
+        return [self.kl_warmup_callback]
+
+    def _after_fit(self, X, X_val):
+        """history_["active_units"]: the latent units in use after training (on X_val, or the first
+        10,000 training images); 0 means the posterior collapsed onto the prior."""
         probe = X_val if X_val is not None and len(X_val) else X[:10000]
         self.history_["active_units"] = self.active_units(probe)
-        return self
 
     def score(self, X, y=None):
         """The ELBO per image (minus `reconstruction_loss`, the validation loss), averaged over X: higher is better."""
@@ -458,14 +431,14 @@ class VariationalAutoencoder(AutoencoderBase):
     def posterior(self, x):
         """x (B, D) on the backend -> (mu, logvar), each (B, K), raw (unclamped), in evaluation mode."""
         self._mode(False)
-        h = fused.forward(self._encoder_body, self._as_batch(x))
+        h = self._run(self.encoder_body_).forward(self._as_batch(x))
         K = self.code_size
         return h[:, :K], h[:, K:]
 
     def decode_logits(self, z):
         """z (B, K) on the backend -> the decoder's logits (Bernoulli) or means (Gaussian), (B, D), evaluation mode."""
         self._mode(False)
-        return fused.forward(self._decoder_logits, self._as_batch(z, "z", self.code_size))
+        return self._run(self.loss_decoder_).forward(self._as_batch(z, "z", self.code_size))
 
     def negative_elbo(self, X, rng=None, batch_size=100, per_image=False):
         """-ELBO in nats (beta = 1), one z sampled per image from `rng` (None: default_rng(0)): the mean over X.
@@ -495,10 +468,10 @@ class VariationalAutoencoder(AutoencoderBase):
         for start in range(0, X.shape[0], batch_size):
             x = X[start:start + batch_size]
             self._mode(False)
-            h = fused.forward(self._encoder_body, x)
+            h = self._run(self.encoder_body_).forward(x)
             layer.training, layer.rng = True, rng  # z = mu + std eps, eps drawn as negative_elbo_sampled draws it
             z = layer.forward(h)
-            rec = self.nll_.per_example(fused.forward(self._decoder_logits, z), x)
+            rec = self.nll_.per_example(self._run(self.loss_decoder_).forward(z), x)
             kl = self.kl_.per_example(layer.mu, layer.logvar)
             totals += [float(kl.astype(np.float64).sum()), float(rec.astype(np.float64).sum())]
         self._mode(False)

@@ -1,6 +1,6 @@
 """Adam with bias correction, and AdamW's decoupled weight decay."""
+from .. import validation
 from .base import Optimizer, flush_tiny_values
-from .fused import adam_fused_update
 
 
 class Adam(Optimizer):
@@ -9,21 +9,20 @@ class Adam(Optimizer):
     W <- W - lr m_hat / (sqrt(v_hat) + eps)
     then W, m, v: any |x| below tiny / eps (9.9e-32 in float32) -> 0 (see flush_tiny_values)
 
-    fused=True makes `step` call `fused_update` instead: the same update as one
-    fused pass (optimizers/fused.py: a CuPy kernel, a compiled loop, or in-place
-    cache-blocked NumPy, equal to `update` bit for bit on the CPU); `update`
-    below is the readable reference, and knows nothing of the fast paths.
+    engine : "auto" (default), "reference" or "fast" (see `Optimizer`).  `update` below is the
+    readable reference and knows nothing of the fast forms; where the engine resolves to "fast",
+    `step` calls `fast_update` instead: the same update as one fused pass
+    (scratch_ae/fast/adam.py: a compiled loop or cache-blocked NumPy, equal to `update` bit for
+    bit on the CPU; a CuPy kernel, equal to rounding, on the GPU).
     """
 
     slots = ("m", "v")
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, fused=False):
-        super().__init__(lr)
-        for arg, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{arg} must be in [0, 1), got {value!r}")
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.fused = bool(fused)
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, engine="auto"):
+        super().__init__(lr, engine)
+        self.beta1 = validation.number("beta1", beta1, 0, 1, high_open=True)
+        self.beta2 = validation.number("beta2", beta2, 0, 1, high_open=True)
+        self.eps = validation.number("eps", eps, low=0, low_open=True)
 
     def update(self, name, param, grad, state):
         """The readable reference form of the update.
@@ -41,12 +40,13 @@ class Adam(Optimizer):
         for array in (param, m, v):  # tiny values to 0: a CPU speed guard (derivations/optimizers.md#subnormals)
             flush_tiny_values(array)
 
-    def fused_update(self, name, param, grad, state):
-        """`update` as one fused pass over param, grad, m and v (chosen by `step` when fused=True).
+    def fast_update(self, name, param, grad, state):
+        """`update` as one fused pass over param, grad, m and v (the fast engine's form).
 
         Derivation: derivations/optimizers.md#adam-fused
         """
-        adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t)
+        from ..fast.adam import adam_update
+        adam_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t)
 
 
 class AdamW(Adam):
@@ -56,11 +56,9 @@ class AdamW(Adam):
     the loss, the decay does not pass through Adam's per-coordinate scaling.
     """
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, fused=False):
-        super().__init__(lr, beta1, beta2, eps, fused)
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.weight_decay = weight_decay
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, engine="auto"):
+        super().__init__(lr, beta1, beta2, eps, engine)
+        self.weight_decay = validation.number("weight_decay", weight_decay, low=0)
 
     def update(self, name, param, grad, state):
         """Derivation: derivations/optimizers.md#adamw"""
@@ -68,10 +66,11 @@ class AdamW(Adam):
             param *= 1 - self.lr * self.weight_decay
         super().update(name, param, grad, state)
 
-    def fused_update(self, name, param, grad, state):
+    def fast_update(self, name, param, grad, state):
         """AdamW's `update` as one fused pass: the decay is the fused update's first line.
 
         Derivation: derivations/optimizers.md#adam-fused
         """
+        from ..fast.adam import adam_update
         decay = 1 - self.lr * self.weight_decay if self.weight_decay and name.endswith(".W") else None
-        adam_fused_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t, decay)
+        adam_update(param, grad, state["m"], state["v"], self.lr, self.beta1, self.beta2, self.eps, self.t, decay)

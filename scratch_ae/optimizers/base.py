@@ -1,6 +1,7 @@
 """The optimizer interface: state keyed by full parameter names, updates outside backward."""
 import numpy as np
 
+from .. import validation
 from ..backend import array_module, is_device_array
 
 
@@ -34,36 +35,51 @@ class Optimizer:
     `step(params, grads)` takes two dicts with the same keys, the model's full
     parameter names ("layers.0.W", "layers.0.b", ...), so state never collides
     between layers.  `t` counts the steps taken (Adam's bias correction needs it).
+
+    engine : "auto", "reference" or "fast" (scratch_ae.fast.resolve_engine), resolved per parameter
+        array by its array module: "reference" steps with `update`, the readable form of the
+        derivation; "fast" with `fast_update`, the fast engine's form where the optimizer has one
+        (Adam, AdamW: scratch_ae/fast/adam.py).  The name is checked here; an engine the machine
+        cannot run ("fast" on NumPy without Numba) is refused at the first step.
     """
 
     slots = ()  # names of the per-parameter state arrays, e.g. ("m", "v")
 
-    def __init__(self, lr):
-        if not lr > 0:
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
-        self.lr = lr
+    def __init__(self, lr, engine="auto"):
+        from ..fast import ENGINES
+        self.lr = validation.number("lr", lr, low=0, low_open=True)
+        self.engine = validation.choice("engine", engine, ENGINES)
         self.t = 0
         self.state = {}  # state[param_name][slot] -> array shaped like the parameter
+        self._resolved = {}  # array module -> "reference" | "fast"
 
     def step(self, params, grads):
-        """One update of every parameter: `update`, the readable reference, or the fused path
-        (`fused_update`) where the optimizer was built with fused=True; the choice is made here,
-        outside both, so `update` reads as the derivation does."""
+        """One update of every parameter: `update`, the readable reference, or `fast_update` where the
+        engine resolves to "fast" for that parameter's array module; the choice is made here, outside
+        both, so `update` reads as the derivation does."""
         missing = set(params) - set(grads)
         if missing:
             raise KeyError(f"no gradient for parameter(s): {', '.join(sorted(missing))}")
         self.t += 1
-        update = self.fused_update if getattr(self, "fused", False) else self.update
         for name, param in params.items():
             if name not in self.state:
                 self.state[name] = {slot: array_module(param).zeros_like(param) for slot in self.slots}
+            update = self.fast_update if self.engine_for(param) == "fast" else self.update
             update(name, param, grads[name], self.state[name])
+
+    def engine_for(self, param):
+        """The engine this optimizer runs on `param`'s array module: "reference" or "fast"."""
+        xp = array_module(param)
+        if xp not in self._resolved:
+            from ..fast import resolve_engine
+            self._resolved[xp] = resolve_engine(self.engine, xp)
+        return self._resolved[xp]
 
     def update(self, name, param, grad, state):
         raise NotImplementedError
 
-    def fused_update(self, name, param, grad, state):
-        """A faster path equal to `update` (bit for bit on NumPy); optimizers without one use `update`."""
+    def fast_update(self, name, param, grad, state):
+        """The fast engine's form of `update`; an optimizer without one (SGD) runs `update` itself."""
         self.update(name, param, grad, state)
 
     def state_arrays(self):

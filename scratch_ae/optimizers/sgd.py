@@ -1,4 +1,5 @@
 """Stochastic gradient descent, with optional (Nesterov) momentum."""
+from .. import validation
 from .base import Optimizer
 
 
@@ -9,16 +10,18 @@ class SGD(Optimizer):
 
     (The velocity form PyTorch uses; the derivation shows it equals the
     look-ahead gradient form.)
+
+    engine : accepted and checked like every optimizer's ("auto", "reference", "fast"), so one
+        `engine=` reaches every optimizer; SGD has no fast form (its update is one or two
+        in-place lines already), so every engine runs `update`.
     """
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
-        super().__init__(lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, engine="auto"):
+        super().__init__(lr, engine)
+        self.momentum = validation.number("momentum", momentum, 0, 1, high_open=True)
         if nesterov and momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
-        self.momentum = momentum
-        self.nesterov = nesterov
+        self.nesterov = bool(nesterov)
         self.slots = ("velocity",) if momentum else ()
 
     def update(self, name, param, grad, state):

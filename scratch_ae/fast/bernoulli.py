@@ -1,13 +1,11 @@
-"""The Bernoulli decoder's training loss in fewer passes: one exp(-|l|) shared by the loss and the sigmoid.
+"""The fast engine's Bernoulli decoder loss: one exp(-|l|) shared by the loss and the sigmoid.
 
-`scratch_ae.vae_terms.BernoulliNLL` is the reference and what a reader meets
-first: its forward computes softplus(l) - x l with `log1p(exp(-|l|))` and
-caches sigmoid(l) from `tanh`, three transcendental passes over the (B, D)
-logits.  `log1p` has no SIMD loop in NumPy on CPUs without AVX-512 (NumPy falls
-back to the C library one value at a time), and there it is most of a VAE
-step's elementwise time (benchmarks/RESULTS.md, "the VAE's Bernoulli loss from one
-exponential").  This class
-computes the same two things from one exponential:
+Replaces: `scratch_ae.models.vae_terms.BernoulliNLL.forward`, the reference and what a reader meets
+first: it computes softplus(l) - x l with `log1p(exp(-|l|))` and caches sigmoid(l) from `tanh`,
+three transcendental passes over the (B, D) logits.  `log1p` has no SIMD loop in NumPy on CPUs
+without AVX-512 (NumPy falls back to the C library one value at a time), and there it is most of a
+VAE step's elementwise time (benchmarks/RESULTS.md, "the VAE's Bernoulli loss from one
+exponential").  This class computes the same two things from one exponential:
 
     e = exp(-|l|) in (0, 1],  d = 1 + e in (1, 2]
     softplus(l) = max(l, 0) + log(d)
@@ -17,20 +15,15 @@ computes the same two things from one exponential:
 and the loss as sum(max(l, 0)) + sum(log d) - x . l (the last a BLAS dot).
 `log(1 + e)` for `log1p(e)` costs at most half an ulp of 1 in each term (about
 6e-8 in float32, when e < 2^-24 makes 1 + e round to 1), below the rounding of
-the float32 sum over a batch; tests/test_vae_terms.py checks the loss and the
+the float32 sum over a batch; tests/test_fast_bernoulli.py checks the loss and the
 cached sigmoid against the reference to rounding, in float32 and float64, for
-logits up to +-1e4.  `backward` and `per_example` are the reference's
-(inherited): evaluation in nats keeps `log1p`.
+logits up to +-1e4, and a VAE's training with each.  `backward` and `per_example`
+are the reference's (inherited): evaluation in nats keeps `log1p`.
 
-The VAE model chooses it (`KERNEL` below, "shared-exp" or "reference"); the
-two give the same training to rounding.
+`VariationalAutoencoder` trains with it when its engine resolves to "fast".
 """
-from .backend import array_module
-from .vae_terms import BernoulliNLL
-
-# "shared-exp": VariationalAutoencoder trains with SharedExpBernoulliNLL; "reference": with BernoulliNLL.
-# Tests and benchmarks set this to compare the two.
-KERNEL = "shared-exp"
+from ..backend import array_module
+from ..models.vae_terms import BernoulliNLL
 
 
 class SharedExpBernoulliNLL(BernoulliNLL):
@@ -56,3 +49,6 @@ class SharedExpBernoulliNLL(BernoulliNLL):
         self.probs = probs
         self.target = x
         return xp.asarray(total / logits.shape[0])
+
+
+__all__ = ["SharedExpBernoulliNLL"]

@@ -21,8 +21,9 @@ import math
 
 import numpy as np
 
-from .backend import array_module
-from .layers.reparameterize import GaussianReparameterize
+from ..backend import array_module
+from ..layers.reparameterize import GaussianReparameterize
+from ..losses import bce_with_logits, sigmoid
 
 LOG_2PI = math.log(2.0 * math.pi)
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -31,12 +32,6 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 def _flat(a):
     """(B, ...) -> (B, prod(...)): per-example sums run over every non-batch axis."""
     return a.reshape(a.shape[0], -1)
-
-
-def _bernoulli_nll_elementwise(logits, x):
-    """softplus(l) - x l = max(l, 0) - x l + log1p(exp(-|l|)), elementwise; never overflows."""
-    xp = array_module(logits)
-    return xp.maximum(logits, 0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
 
 
 def _gaussian_nll_elementwise(mean, x, sigma):
@@ -83,7 +78,8 @@ class GaussianKL:
 class BernoulliNLL:
     """-log p(x|z) for a Bernoulli decoder, from the logits l: sum over pixels, mean over the batch.
 
-    Per image: sum_d [softplus(l_d) - x_d l_d], in nats.  Shapes: logits and
+    Per image: sum_d [softplus(l_d) - x_d l_d] (`losses.bce_with_logits`, summed here over the pixels
+    where BCEWithLogitsLoss averages), in nats.  Shapes: logits and
     x (B, ...) alike (x in [0, 1]; binarised data for a true likelihood).
     Cache: sigmoid(l) and x.
     """
@@ -93,17 +89,16 @@ class BernoulliNLL:
 
         Derivation: derivations/vae.md#bernoulli-nll
         """
-        return _flat(_bernoulli_nll_elementwise(logits, x)).sum(axis=1)
+        return _flat(bce_with_logits(logits, x)).sum(axis=1)
 
     def forward(self, logits, x):
         """0-d array: the batch mean of `per_example`.
 
         Derivation: derivations/vae.md#bernoulli-nll
         """
-        xp = array_module(logits)
-        self.probs = 0.5 * (1.0 + xp.tanh(0.5 * logits))
+        self.probs = sigmoid(logits)
         self.target = x
-        return xp.asarray(_bernoulli_nll_elementwise(logits, x).sum() / logits.shape[0])
+        return array_module(logits).asarray(bce_with_logits(logits, x).sum() / logits.shape[0])
 
     def backward(self):
         """dL/dlogits = (sigmoid(l) - x) / B, shape of the logits.
@@ -221,7 +216,7 @@ def _to_host(a):
 def _log_likelihood(decoded, x, likelihood, sigma):
     """log p(x|z) per example over the last axis; decoded (..., D), x (n, D) broadcasting."""
     if likelihood == "bernoulli":
-        return -_bernoulli_nll_elementwise(decoded, x).sum(axis=-1)
+        return -bce_with_logits(decoded, x).sum(axis=-1)
     return -_gaussian_nll_elementwise(decoded, x, sigma).sum(axis=-1)
 
 
