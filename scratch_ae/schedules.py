@@ -27,9 +27,9 @@ exactly the learning rates of an uninterrupted run, provided the rate is set bef
 optimizer step (`apply_schedule`), including the first one after a resume.
 
 The optimizers read `self.lr` afresh at every `step`: SGD.update, Adam.update, AdamW.update, and
-the fused paths, which receive `self.lr` as an argument on every call (optimizers/fused.py: the
+the fast engine's updates, which receive `self.lr` as an argument on every call (fast/adam.py: the
 CuPy kernel's eta_t = lr sqrt(c2)/c1 and AdamW's decay 1 - lr * weight_decay are computed per
-call; fused_cpu.py casts lr per call).  Nothing caches it, so setting `optimizer.lr` is enough.
+call; the compiled loop casts lr per call).  Nothing caches it, so setting `optimizer.lr` is enough.
 """
 from __future__ import annotations
 
