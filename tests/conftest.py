@@ -44,3 +44,17 @@ def stand_in(monkeypatch):
     import cupy_stand_in
     cupy_stand_in.install(monkeypatch)
     return cupy_stand_in
+
+
+# The default `python -m pytest` runs in a few minutes on 2 cores; these modules, which run the
+# installed command line in subprocesses, whole labs in quick mode, or every notebook, are marked
+# `extended` and left out of it (pyproject.toml's addopts).  `.ci/run` runs them all:
+# `python -m pytest -m "not slow"`.
+EXTENDED_MODULES = {
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.stem in EXTENDED_MODULES:
+            item.add_marker(pytest.mark.extended)
