@@ -3,10 +3,9 @@
     for layer in layers: x = layer.forward(x)              (forward)
     for layer in reversed(layers): g = layer.backward(g)   (backward: the chain rule)
 
-That loop is the reference every model is built on.  The fused Dense + ReLU
-pass (layers/fused.py) is a faster way through the same layers, chosen outside
-this class by `layers.fused.forward` / `backward`, and tested bit for bit
-against this loop.
+That loop is what every model runs, whatever its engine: the fast engine
+(scratch_ae.fast.to_fast) hands it a container of fast layers in the places of
+the reference layers, run by the same loop.
 
 Parameters are named by position: `named_parameters("encoder.")` gives
 "encoder.0.W", "encoder.0.b", "encoder.3.W", ... (the index of the layer in the
@@ -96,13 +95,15 @@ def collect_grads(named_layers):
     The arrays are the layers' own gradient buffers where nothing had to be added:
     they are overwritten by the next backward pass.
     """
-    grads, names = {}, {id(layer): name for name, layer in named_layers}
+    grads, owner = {}, {}
     for name, layer in named_layers:
-        for key in layer.params:
+        for key, param in layer.params.items():
             grads[f"{name}.{key}"] = layer.grads[key]
+            owner[id(param)] = f"{name}.{key}"
     for name, layer in named_layers:
         source = getattr(layer, "source", None)  # MaxUnpool2d has a source too, but shares no parameter
         if source is not None and "W" in layer.grads and "W" not in layer.params:
-            key = f"{names[id(source)]}.W"
+            # the source's W by the array itself: a fast layer wrapping the source holds the same one
+            key = owner[id(source.params["W"])]
             grads[key] = grads[key] + layer.grads["W"]
     return grads

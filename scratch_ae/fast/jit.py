@@ -1,10 +1,11 @@
 """Optional Numba: plain-Python CPU loops compiled on their first call.
 
-The compiled loops (the fused Adam update, the fused Dense + ReLU passes) are
-ordinary Python functions over arrays and scalars, readable and runnable
-without Numba.  Numba is an optional dependency (`pip install -e ".[fast]"`);
-without it the callers run their NumPy reference instead.  It is imported at the
-first compilation, not at `import scratch_ae`, so the CLI does not pay for its
+The fast engine's compiled loops (the Adam update, the Dense + ReLU pair, the
+channels-last convolution, pooling and ReLU loops) are ordinary Python functions
+over arrays and scalars, readable and runnable without Numba.  Numba is an
+optional dependency (`pip install -e ".[fast]"`); without it engine "fast" is
+refused on the CPU (scratch_ae.fast.resolve_engine) and "auto" runs the
+reference.  It is imported at the first compilation, not at `import scratch_ae`, so the CLI does not pay for its
 import on every start (benchmarks/RESULTS.md, '2026-12-01: figures moved out of
 code comments').
 
@@ -23,6 +24,8 @@ Compile settings, the same for every loop:
 from __future__ import annotations
 
 import importlib.util
+
+import numpy as np
 
 
 def numba_unavailable_reason():
@@ -56,4 +59,11 @@ class CompiledLoop:
         return f"CompiledLoop({self.loop.__module__}.{self.loop.__name__})"
 
 
-__all__ = ["CompiledLoop", "numba_unavailable_reason"]
+def loops_take(*arrays):
+    """True when the compiled loops take `arrays`: NumPy ndarrays (not CuPy, not a subclass) of one
+    floating dtype, float32 or float64.  A fast layer meeting anything else runs its reference."""
+    dtype = arrays[0].dtype
+    return dtype in (np.float32, np.float64) and all(type(a) is np.ndarray and a.dtype == dtype for a in arrays)
+
+
+__all__ = ["CompiledLoop", "numba_unavailable_reason", "loops_take"]
