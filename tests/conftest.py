@@ -24,18 +24,11 @@ def mnist_sample(mnist_test_images):
     return sample
 
 
-@pytest.fixture(params=["layers", "fused"])
-def layer_path(request, monkeypatch):
-    """Run the model layer by layer, or with its Dense + ReLU pairs fused (layers/fused.py, needs Numba)."""
-    from scratch_ae.jit import numba_unavailable_reason
-    from scratch_ae.layers import fused
-    if request.param == "fused":
-        if numba_unavailable_reason() is not None:
-            pytest.skip(numba_unavailable_reason())
-        monkeypatch.setattr(fused, "KERNEL", "numba")
-    else:
-        monkeypatch.setattr(fused, "KERNEL", "layers")
-    return request.param
+@pytest.fixture
+def layer_path():
+    """The engine a finite-difference test of a model runs: "reference", the derivations' code (the
+    fast engine is checked against it in tests/test_fast_*.py).  Pass it as engine=."""
+    return "reference"
 
 
 @pytest.fixture

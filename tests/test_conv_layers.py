@@ -388,13 +388,9 @@ def test_initialisation_spread_and_seed():
 
 
 # ---------------------------------------------------------------------------- the CuPy code path (stand-in)
-def test_the_layers_run_on_cupy_arrays_without_host_copies(stand_in, monkeypatch):
-    """The same layers with xp = the NumPy stand-in for CuPy, which refuses NumPy functions on device arrays.
-
-    Compared with the NumPy reference bit for bit, so the host run keeps off the channels-last
-    CPU path (im2col.KERNEL), whose products round differently (tests/test_conv_fast_paths.py)."""
-    from scratch_ae.layers import im2col as im2col_module
-    monkeypatch.setattr(im2col_module, "KERNEL", "reference")
+def test_the_layers_run_on_cupy_arrays_without_host_copies(stand_in):
+    """The same layers with xp = the NumPy stand-in for CuPy, which refuses NumPy functions on device
+    arrays, equal bit for bit to the same reference layers on NumPy."""
     def run(xp, to_device, to_host):
         conv = Conv2d(2, 3, (2, 3), 2, 1, rng=np.random.default_rng(1), xp=xp, dtype=np.float64)
         conv_t = ConvTranspose2d(3, 2, (2, 3), 2, 1, 1, rng=np.random.default_rng(2), xp=xp, dtype=np.float64)

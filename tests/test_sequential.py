@@ -1,10 +1,11 @@
-"""The Sequential container: the plain loop is the reference, the fused path equals it, tied gradients add up."""
+"""The Sequential container: the plain loop, dropout's masks, tied gradients added once (the fast engine's
+network against this loop: tests/test_fast_network.py)."""
 import numpy as np
 import pytest
 
 from scratch_ae import Autoencoder
 from scratch_ae.gradcheck import numerical_gradient, relative_error
-from scratch_ae.layers import Dense, Dropout, ReLU, Sigmoid, TiedDense, fused
+from scratch_ae.layers import Dense, Dropout, ReLU, Sigmoid, TiedDense
 from scratch_ae.sequential import Sequential, collect_grads
 
 
@@ -66,26 +67,6 @@ def test_parameters_are_named_by_position_and_tied_gradients_added_once():
     np.testing.assert_allclose(grads["encoder.0.W"], enc.grads["W"] + dec.grads["W"])
 
 
-@pytest.mark.parametrize("kwargs", [dict(sizes=[784, 128, 32]), dict(sizes=[784, 64], dropout=0.2),
-                                    dict(sizes=[784, 64], loss="bce", output_activation="sigmoid", l1=1e-3)])
-def test_the_plain_loop_and_the_fused_path_agree_bit_for_bit(kwargs, mnist_test_images, monkeypatch):
-    from scratch_ae.jit import numba_unavailable_reason
-    if numba_unavailable_reason():
-        pytest.skip(numba_unavailable_reason())
-    x = mnist_test_images[:50]
-    results = {}
-    for kernel in ("layers", "numba"):
-        monkeypatch.setattr(fused, "KERNEL", kernel)
-        model = Autoencoder(**kwargs)
-        loss, grads = model.loss_and_grads(x, rng=np.random.default_rng(4), copy=True)
-        results[kernel] = float(loss), grads, model.transform(x)
-    (loss_a, grads_a, codes_a), (loss_b, grads_b, codes_b) = results["layers"], results["numba"]
-    assert loss_a == loss_b
-    np.testing.assert_array_equal(codes_a, codes_b)
-    for name in grads_a:
-        np.testing.assert_array_equal(grads_a[name], grads_b[name])
-
-
 def test_loss_and_grads_copy_returns_arrays_the_next_call_does_not_overwrite(mnist_test_images):
     model = Autoencoder(sizes=[784, 16])
     _, live = model.loss_and_grads(mnist_test_images[:20])
@@ -106,8 +87,19 @@ def test_a_dropout_model_needs_a_generator_and_replays_its_masks(mnist_test_imag
     assert float(a[0]) == float(b[0])
     c = model.loss_and_grads(mnist_test_images[:10], rng=np.random.default_rng(10))
     assert float(c[0]) != float(a[0])
-    # evaluation is deterministic and uses no mask
-    np.testing.assert_array_equal(model.transform(mnist_test_images[:10]), model.transform(mnist_test_images[:10]))
+
+
+
+def test_dropout_in_evaluation_mode_is_the_network_without_dropout():
+    """Evaluation uses no mask and no 1/(1-p) scaling: the same outputs as the same layers without it."""
+    net = small_network(None)
+    without = Sequential([layer for layer in net.layers if not isinstance(layer, Dropout)])
+    x = np.random.default_rng(2).uniform(size=(5, 6))
+    net.eval()
+    np.testing.assert_array_equal(net.forward(x), without.forward(x))
+    net.train()
+    net.set_rng(np.random.default_rng(0))
+    assert not np.array_equal(net.forward(x), without.forward(x))  # in training mode the mask does change it
 
 
 def test_no_class_level_mutable_defaults():

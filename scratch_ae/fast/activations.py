@@ -36,7 +36,10 @@ class ReLU(FastLayer):
         return out
 
     def backward(self, grad_out):
-        """grad_out -> grad_out * [out > 0], the reference's backward."""
+        """grad_out -> grad_out * [out > 0], the reference's backward.
+
+        Derivation: derivations/dense-autoencoder.md#relu-backward
+        """
         out = self.reference.out
         dx = _relu_grad(grad_out, out) if grad_out.ndim == 4 and loops_take(grad_out, out) else None
         return self.reference.backward(grad_out) if dx is None else dx

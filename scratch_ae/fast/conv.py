@@ -187,7 +187,10 @@ class Conv2d(_FastConv):
 
     def backward(self, grad_out):
         """grad_out (B, C_out, H_out, W_out) -> dL/dx (B, C_in, H_in, W_in) or None; fills the reference's
-        grads.  Follows the path its forward took."""
+        grads.  Follows the path its forward took.
+
+        Derivation: derivations/convolution.md#conv-backward
+        """
         ref = self.reference
         if self._cache is None:
             return ref.backward(grad_out)
@@ -322,7 +325,10 @@ class ConvTranspose2d(_FastConv):
 
     def backward(self, grad_out):
         """grad_out (B, C_out, H_out, W_out) -> dL/dy (B, C_in, H_in, W_in); fills the reference's grads.
-        Follows the path its forward took."""
+        Follows the path its forward took.
+
+        Derivation: derivations/convolution.md#conv-transpose
+        """
         # On a loss plateau (a sigmoid output saturated, deltas of 1e-30 and less) products of small
         # deltas underflow into subnormal float32 numbers, which many x86 CPUs compute ~100x slower,
         # and every later product reads them.  The fast layers set dL/dy entries below tiny/eps to 0

@@ -51,6 +51,10 @@ class FastSequential(Sequential):
             return super().forward(x)
 
     def backward(self, grad_out):
+        """Sequential.backward, inside the thread hold where a layer splits work.
+
+        Derivation: derivations/dense-autoencoder.md#sequential-backward
+        """
         if not self.splits_work:
             return super().backward(grad_out)
         with threads_held():

@@ -190,7 +190,10 @@ class MaxPool2d(FastLayer):
         return nchw_view(best)
 
     def backward(self, grad_out):
-        """grad_out (B, C, H_out, W_out) -> dL/dx (B, C, H_in, W_in), routed through the reference's argmax."""
+        """grad_out (B, C, H_out, W_out) -> dL/dx (B, C, H_in, W_in), routed through the reference's argmax.
+
+        Derivation: derivations/convolution.md#maxpool
+        """
         ref = self.reference
         if not (loops_take(grad_out) and _takes_argmax(ref.argmax)):
             return ref.backward(grad_out)
@@ -219,7 +222,10 @@ class MaxUnpool2d(FastLayer):
         return _route(x, ref.argmax, ref.output_shape, ref.source.kernel_size, ref.source.stride)
 
     def backward(self, grad_out):
-        """grad_out (B, C, H_in, W_in) -> dL/dx (B, C, H_out, W_out): grad_out read at each window's argmax."""
+        """grad_out (B, C, H_in, W_in) -> dL/dx (B, C, H_out, W_out): grad_out read at each window's argmax.
+
+        Derivation: derivations/convolution.md#maxunpool
+        """
         ref = self.reference
         if not (loops_take(grad_out) and _takes_argmax(ref.argmax)):
             return ref.backward(grad_out)
