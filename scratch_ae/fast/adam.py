@@ -32,7 +32,7 @@ import threading
 import numpy as np
 
 from ..backend import is_device_array
-from ..jit import CompiledLoop, numba_unavailable_reason
+from .jit import CompiledLoop, numba_unavailable_reason
 from ..optimizers.base import flush_threshold, flush_tiny_values
 
 # Largest block per array for `blocked_update`: 262144 float32.  A block's six arrays (p, g, m, v and
