@@ -25,7 +25,10 @@ class ReLU(FastLayer):
     """
 
     reference_type = reference_activations.ReLU
-    splits_work = True  # split_run inside
+    # split_run inside, but no reason by itself to hold BLAS at one thread: in a network with conv
+    # layers their hold covers it; in a dense network it meets only 2-D batches (the reference),
+    # and holding BLAS there would only change how the Dense products round.
+    splits_work = False
 
     def forward(self, x):
         """x (B, C, H, W) -> max(x, 0), in x's memory layout; caches reference.out."""

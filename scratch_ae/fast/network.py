@@ -31,8 +31,8 @@ _ONE_FOR_ONE = {Conv2d: conv.Conv2d, ConvTranspose2d: conv.ConvTranspose2d, MaxP
 class FastSequential(Sequential):
     """A Sequential of fast layers (see `to_fast`), run by the same plain loop.
 
-    Its only addition: when it holds a layer that splits work over threads (a fast conv, pool or
-    ReLU layer), forward and backward run inside `fast.threads.threads_held()`, where BLAS is held
+    Its only addition: when it holds a layer that splits work over threads (a fast conv or pool
+    layer), forward and backward run inside `fast.threads.threads_held()`, where BLAS is held
     at one thread and those layers' chunks use two (counted and process-wide, so nesting and
     several models in several Python threads are fine).  Everything else is Sequential's:
     `train`/`eval`, `set_rng`, `stochastic`, `named_parameters` (named by position in THIS
