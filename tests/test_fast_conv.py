@@ -259,6 +259,18 @@ def test_the_fast_layers_use_the_reference_arrays_and_leave_fresh_outputs():
         fast_conv.Conv2d(ConvTranspose2d(2, 2, 3))
 
 
+def test_a_reference_backward_cannot_follow_a_fast_forward_with_stale_values():
+    """The reference's caches are emptied by a fast forward: its backward then fails, it never
+    computes gradients from an earlier batch."""
+    for reference in (Conv2d(8, 4, 3, rng=np.random.default_rng(7)), ConvTranspose2d(8, 4, 3, rng=np.random.default_rng(7))):
+        x = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)
+        out = reference.forward(x)
+        layer = (fast_conv.Conv2d if isinstance(reference, Conv2d) else fast_conv.ConvTranspose2d)(reference)
+        layer.forward(2 * x)
+        with pytest.raises((AttributeError, TypeError)):  # None where the cache was
+            reference.backward(np.ones_like(out))
+
+
 def test_arrays_the_loops_do_not_take_run_the_reference_bit_for_bit():
     """float32 input to float64 weights: the reference's own promotion, its forward and backward."""
     x = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)

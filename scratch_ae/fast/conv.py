@@ -183,6 +183,7 @@ class Conv2d(_FastConv):
         image_products(cols_t, np.concatenate([W_r, b[:, None]], axis=1).T, B, out=out.reshape(n, C_out),
                        max_macs=self.per_image_max_macs)
         self._cache = ("channels-last" if last else "channels-first", cols_t, x.shape)
+        ref.cols = ref.x_shape = None  # a reference backward cannot follow this forward with stale values
         return nchw_view(out)
 
     def backward(self, grad_out):
@@ -244,6 +245,7 @@ class Conv2d(_FastConv):
             image_products(cols_t, Wb, n1 - n0, out=out[n0:n1].reshape(m, C_out), max_macs=self.per_image_max_macs)
         split_run(chunk, self._chunks(B, rows * (K + 1) * x.dtype.itemsize))
         self._cache = ("recompute", x4, x.shape)
+        ref.cols = ref.x_shape = None  # a reference backward cannot follow this forward with stale values
         return nchw_view(out)
 
     def _backward_recompute(self, grad_out, W, x4):
@@ -321,6 +323,7 @@ class ConvTranspose2d(_FastConv):
             out = col2im(cols, out_shape, ref.kernel_size, ref.stride, ref.padding, np)
             out += b.reshape(1, C_out, 1, 1)
         self._cache = (last, Y, y.shape)
+        ref.Y_mat = ref.y_shape = None  # a reference backward cannot follow this forward with stale values
         return out
 
     def backward(self, grad_out):
