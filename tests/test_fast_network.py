@@ -87,6 +87,25 @@ def test_to_fast_puts_each_fast_layer_in_its_references_place_and_keeps_the_rest
     assert not fast.to_fast(Sequential([enc, ReLU(), TiedDense(enc, np.zeros(4, np.float32)), ReLU()])).splits_work
 
 
+def test_networks_sharing_a_layer_share_its_fast_form():
+    """A model's encoder and its body (a slice of the same layers) converted apart: a forward through
+    one and the backward through the other give the reference's gradients."""
+    conv1 = Conv2d(1, 8, 3, 2, 1, rng=np.random.default_rng(1), dtype=np.float64)
+    body = [conv1, ReLU(), Conv2d(8, 8, 3, 2, 1, rng=np.random.default_rng(2), dtype=np.float64)]
+    encoder = Sequential(body + [Sigmoid()])
+    fast_encoder, fast_body = fast.to_fast(encoder), fast.to_fast(Sequential(body))
+    assert fast_encoder[0] is fast_body[0]
+    x = rng.random((3, 1, 12, 12))
+    out = encoder.forward(x)
+    G = rng.standard_normal(out.shape)
+    encoder.backward(G)
+    expected = {k: v.copy() for k, v in collect_grads(encoder.named_layers()).items()}
+    fast_encoder.forward(x)
+    fast_body.backward(encoder[3].backward(G))
+    for name, grad in collect_grads(encoder.named_layers()).items():
+        assert_close(grad, expected[name], np.float64, name)
+
+
 def test_the_sequential_helpers_work_on_the_fast_network():
     net = dense_network(dropout=True)
     fast_net = fast.to_fast(net)

@@ -14,6 +14,8 @@ caches on the reference where another layer reads them, as a pool's argmax), so 
 checkpoints, optimizer state and `collect_grads` over the REFERENCE network hold whichever network
 ran.  Tested by tests/test_fast_network.py.
 """
+import weakref
+
 from ..layers.activations import ReLU
 from ..layers.conv import Conv2d, ConvTranspose2d
 from ..layers.dense import Dense
@@ -26,6 +28,21 @@ from .threads import threads_held
 # reference type -> the fast layer that wraps one (Dense + ReLU pairs are found first, in to_fast)
 _ONE_FOR_ONE = {Conv2d: conv.Conv2d, ConvTranspose2d: conv.ConvTranspose2d, MaxPool2d: pool.MaxPool2d,
                 MaxUnpool2d: pool.MaxUnpool2d, ReLU: activations.ReLU}
+
+# id(reference layer) -> its fast layer, while that fast layer lives (it keeps the reference alive,
+# so the id cannot be reused meanwhile).  One fast form per reference layer: a fast conv layer keeps
+# its forward's cache on itself, so a forward through one converted network (a model's whole
+# encoder) and the backward through another holding the same layers (its body) must meet the
+# same fast layer.
+_FAST_FORMS = weakref.WeakValueDictionary()
+
+
+def _fast_form(layer):
+    """The fast layer standing in for the reference `layer`, made once."""
+    form = _FAST_FORMS.get(id(layer))
+    if form is None or form.reference is not layer:
+        form = _FAST_FORMS[id(layer)] = _ONE_FOR_ONE[type(layer)](layer)
+    return form
 
 
 class FastSequential(Sequential):
@@ -67,7 +84,9 @@ class FastSequential(Sequential):
 def to_fast(network):
     """A FastSequential running `network` (a Sequential of reference layers) with fast layers in the
     places of the references they replace (the module docstring lists them); `network` itself and
-    its layers are left as they are, and the layers kept are the same objects.
+    its layers are left as they are, and the layers kept are the same objects.  A reference layer
+    gets one fast form, whichever networks holding it are converted (so a forward through one and
+    the backward through another, e.g. a model's encoder and its body, meet the same fast layer).
 
     Needs Numba (the `[fast]` extra): without it a one-line ValueError.  Meant for NumPy networks:
     on CuPy arrays every fast layer runs its reference.
@@ -89,7 +108,7 @@ def to_fast(network):
         if isinstance(layer, Sequential):
             layers.append(to_fast(layer))
         elif type(layer) in _ONE_FOR_ONE:
-            layers.append(_ONE_FOR_ONE[type(layer)](layer))
+            layers.append(_fast_form(layer))
         else:
             layers.append(layer)
         i += 1
