@@ -293,8 +293,8 @@ def __getattr__(name):  # cupy.zeros, cupy.matmul, ...: NumPy's, on device array
 def install(monkeypatch):
     """Make `import cupy` give this module for one test, with scratch_ae's CuPy caches cleared."""
     from scratch_ae import backend
-    from scratch_ae.optimizers import fused
+    from scratch_ae.fast import adam as fast_adam
     monkeypatch.setitem(sys.modules, "cupy", sys.modules[__name__])
     monkeypatch.setattr(backend, "_CUPY", None)
-    monkeypatch.setattr(fused, "_CUPY_KERNEL", None)
+    monkeypatch.setattr(fast_adam, "_CUPY_KERNEL", None)  # the compiled kernel cache, not a switch
     HOST_READS.clear()
