@@ -388,3 +388,47 @@ def test_every_link_to_a_section_of_a_derivation_file_resolves():
                     problems.append(f"{path.relative_to(ROOT)}:{number}: link to "
                                     f"{target.relative_to(ROOT)}#{match.group(2)}, which has no such anchor")
     assert not problems, "broken links between derivations\n" + "\n".join(problems)
+
+
+# Words that only speed code says: a reference function that mentions one has grown a fast path.
+# (Adam's flush of tiny values is not among them: it is a step of the reference update, derived in
+# derivations/optimizers.md#subnormals; the layers have none.)
+SPEED_WORDS = re.compile(r"\b(?:fast|numba|njit|thread\w*|threadpoolctl|KERNEL|engine\w*|nhwc|channels_last|"
+                         r"split_run|transient)\b")
+LAYER_SPEED_WORDS = re.compile(r"\bflush\w*")
+
+
+def test_every_reference_function_a_derivation_names_is_the_plain_algorithm():
+    """The reader's check (issue 20): follow a derivation's `Implemented by:` to a reference function
+    (anything outside scratch_ae.fast) and find the algorithm there: no engine, thread or compiled-loop
+    branch, no channels-last memory, no subnormal flush in its code (docstrings and comments aside)."""
+    problems = []
+    for path in derivation_files():
+        for ref in implementers_in(path):
+            if not ref.name.startswith(PACKAGE + ".") or ref.name.startswith(PACKAGE + ".fast.") \
+                    or "fast" in ref.name.rsplit(".", 1)[-1]:  # fast_update: the optimizer's door to the engine
+                continue
+            obj = resolve(ref.name)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            try:
+                source = inspect.getsource(obj)
+            except (OSError, TypeError):
+                continue
+            code = ast.unparse(_without_docstrings(ast.parse(inspect.cleandoc("\n" + source))))
+            found = set(SPEED_WORDS.findall(code))
+            if ref.name.startswith(PACKAGE + ".layers."):
+                found |= set(LAYER_SPEED_WORDS.findall(code))
+            found = sorted(found)
+            if found:
+                problems.append(f"{ref.file}:{ref.line} {ref.name} mentions {', '.join(found)}")
+    assert not problems, "reference functions with speed code in them\n" + "\n".join(problems)
+
+
+def _without_docstrings(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(getattr(node.body[0], "value", None), ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+    return tree
