@@ -1,6 +1,5 @@
 """Count subnormal float32 values in every conv layer's inputs, weights and outputs while the stride-2
-colored-denoise network trains (why its epochs slow down on its loss plateau; benchmarks/RESULTS.md,
-'subnormal weights').
+colored-denoise network trains (why its epochs slow down on its loss plateau; benchmarks/RESULTS.md#2026-12-02-subnormal-weights).
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/find_subnormals.py
 
