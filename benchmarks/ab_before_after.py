@@ -133,6 +133,64 @@ def worker_after_conv(spec):
     return out
 
 
+def worker_after_breakdown(spec):
+    """Where the after side's step time goes: each layer's forward/backward, the loss and the Adam
+    step timed on their own (common.Breakdown) over the epoch (dense, VAE) or the timed steps (conv)."""
+    bd = common.Breakdown()
+    if spec["net"] in CONV:
+        import bench_conv
+        from scratch_ae.fast import to_fast
+        from scratch_ae.optimizers import Adam
+        from scratch_ae.sequential import Sequential
+        bench_conv.set_threads(spec["threads"])
+        cfg = bench_conv.NETWORKS[spec["net"]]
+        X = np.load(spec["data"])
+        layers = bench_conv.build_scratch(spec["net"], spec["seed"])
+        run_network, optimizer = to_fast(Sequential(layers)), Adam(LR)
+        params, grads = bench_conv.scratch_param_dicts(layers)
+
+        def step(xb):
+            diff = run_network.forward(xb) - xb
+            run_network.backward((np.float32(2.0) / np.float32(diff.size)) * diff)
+            optimizer.step(params, grads)
+        for s in range(spec["warmup"]):
+            step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+        bd.attach(run_network).attach_call(optimizer, "step", "optimizer.step")
+        t0 = time.perf_counter()
+        for s in range(spec["warmup"], spec["warmup"] + spec["steps"]):
+            step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+        total, steps = time.perf_counter() - t0, spec["steps"]
+    else:
+        from scratch_ae.models import Autoencoder, VariationalAutoencoder
+        from scratch_ae.optimizers import Adam
+        from scratch_ae.training import Trainer
+        X = common.load_mnist_train(spec.get("limit"))
+        if spec["net"] == "vae":
+            import bench_vae
+            build = lambda seed: VariationalAutoencoder(sizes=bench_vae.SIZES, latent=bench_vae.LATENT, lr=LR,
+                                                        batch_size=spec["batch"], seed=seed)
+        else:
+            build = lambda seed: Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu",
+                                             loss="mse", seed=seed)
+
+        def fit(model, X):
+            callbacks = [model.kl_warmup_callback] if spec["net"] == "vae" else []
+            if spec["net"] == "vae":
+                model.start_epoch(0)
+            optimizer = Adam(LR)
+            bd.attach_call(optimizer, "step", "optimizer.step")
+            return Trainer(model, optimizer, epochs=1, batch_size=spec["batch"], seed=spec["seed"],
+                           progress=False, callbacks=callbacks).fit(X)
+        Trainer(build(spec["seed"] + 1), Adam(LR), epochs=1, batch_size=spec["batch"], progress=False).fit(
+            X[:spec["warmup_steps"] * spec["batch"]])
+        model = build(spec["seed"])
+        bd.attach_model(model)
+        total = fit(model, X)["epoch_seconds"][0]
+        steps = -(-X.shape[0] // spec["batch"])
+    return {"total_s": total, "steps": steps, "ms_per_step": {k: v * 1e3 for k, v in bd.report(total, steps).items()},
+            "calls": bd.calls}
+
+
 def worker_torch(spec):
     """PyTorch's side: the bench scripts' own torch workers (this tree's copies)."""
     import torch
@@ -150,7 +208,7 @@ def worker_torch(spec):
 
 
 WORKERS = {"after_dense": worker_after_dense, "after_vae": worker_after_vae, "after_conv": worker_after_conv,
-           "torch": worker_torch}
+           "after_breakdown": worker_after_breakdown, "torch": worker_torch}
 
 
 # ============================================================================ the parent
@@ -160,11 +218,11 @@ def specs(net, args, data, weights):
         cfg = common.NETWORKS[net]
         base = {"sizes": cfg["sizes"], "batch": cfg["batch"], "seed": args.seed, "threads": args.threads,
                 "backend": "numpy", "limit": args.limit, "warmup_steps": 5}
-        return dict(base, kind="scratch", optimizer="fused", layers="fused"), dict(base, kind="after_dense"), dict(base, net=net)
+        return dict(base, kind="scratch", optimizer="fused", layers="fused"), dict(base, kind="after_dense", net=net), dict(base, net=net)
     if net == "vae":
         base = {"batch": 100, "seed": args.seed, "threads": args.threads, "limit": args.limit, "warmup_steps": 5,
                 "draws": "numpy", "weights": weights}
-        return dict(base, kind="scratch"), dict(base, kind="after_vae"), dict(base, net=net)
+        return dict(base, kind="scratch"), dict(base, kind="after_vae", net=net), dict(base, net=net)
     base = {"net": net, "data": data[net], "seed": args.seed, "threads": args.threads, "warmup": args.warmup,
             "steps": args.steps}
     return dict(base, kind="scratch"), dict(base, kind="after_conv"), dict(base)
@@ -182,6 +240,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-before", action="store_true", help="leave the before side out")
     p.add_argument("--skip-after", action="store_true", help="leave the after side out")
+    p.add_argument("--no-breakdown", action="store_true", help="skip the after side's per-layer breakdown")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 round, 3,000 images, 10 conv steps")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -230,6 +289,16 @@ def main(argv=None):
                                json.dumps(dict(torch_spec, kind="torch", flush=side == "torch-flush"))], here_env)
                 report["runs"][net].setdefault(side, []).append(res)
                 print(f"round {r + 1} {net:8s} {side:11s} epoch {res['epoch_s']:8.2f} s  loss {res['loss']:.5f}", flush=True)
+    if not (args.skip_after or args.no_breakdown):
+        report["breakdown_after"] = {}
+        for net in nets:
+            _, after_spec, _ = specs(net, args, data, weights)
+            bd = run([sys.executable, str(SCRIPT), "--worker", json.dumps(dict(after_spec, kind="after_breakdown"))],
+                     here_env)
+            report["breakdown_after"][net] = bd
+            top = list(bd["ms_per_step"].items())[:6]
+            print(f"breakdown {net:8s} {bd['total_s'] / bd['steps'] * 1e3:7.2f} ms/step: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in top), flush=True)
     summary = {}
     for net in nets:
         med = {side: common.median([x["epoch_s"] for x in runs]) for side, runs in report["runs"][net].items()}
