@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 import cupy_stand_in
-import test_fused_optimizer
+import test_fast_adam
 import test_gpu_parity
 from scratch_ae import Autoencoder
 from scratch_ae.cli import main
 from scratch_ae.labs import LABS, run_lab
-from test_fused_optimizer import MAKERS
+from test_fast_adam import MAKERS
 
 
 def host_reads_of_fit(X, **config):
@@ -53,7 +53,7 @@ def test_validation_adds_one_read_per_epoch(stand_in, mnist_test_images):
 def test_the_cupy_adam_kernels_text_computes_the_reference_update(stand_in, name, dtype):
     """The GPU test of the ElementwiseKernel, on the stand-in: the kernel's body, run statement
     by statement in the parameter's dtype, against the plain xp reference (to rounding)."""
-    test_fused_optimizer.test_cupy_fused_kernel_equals_the_reference(name, dtype)
+    test_fast_adam.test_cupy_fused_kernel_equals_the_reference(name, dtype)
 
 
 @pytest.mark.parametrize("test", [
