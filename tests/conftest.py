@@ -24,11 +24,17 @@ def mnist_sample(mnist_test_images):
     return sample
 
 
-@pytest.fixture
-def layer_path():
-    """The engine a finite-difference test of a model runs: "reference", the derivations' code (the
-    fast engine is checked against it in tests/test_fast_*.py).  Pass it as engine=."""
-    return "reference"
+@pytest.fixture(params=["reference", "fast"])
+def engine(request):
+    """Each engine a model or optimizer can run, passed as engine=: "reference", the derivations' code,
+    and "fast", scratch_ae/fast/ (skipped where Numba is not installed).  For tests of results every
+    engine must give (to the rounding each states); finite-difference tests pass engine="reference"
+    themselves, so the test a derivation names checks the code it names."""
+    if request.param == "fast":
+        from scratch_ae.fast import unavailable_reason
+        if unavailable_reason() is not None:
+            pytest.skip(unavailable_reason())
+    return request.param
 
 
 @pytest.fixture

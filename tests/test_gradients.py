@@ -132,8 +132,8 @@ MODELS = {
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_whole_model_gradients_match_finite_differences(name, mnist_sample, layer_path):
-    model = Autoencoder(dtype="float64", seed=3, **MODELS[name])
+def test_whole_model_gradients_match_finite_differences(name, mnist_sample):
+    model = Autoencoder(dtype="float64", seed=3, engine="reference", **MODELS[name])
     x = mnist_sample(5, width=12)
     if any(a in HE_FAMILY for a in (model.activation, model.output_activation)):
         assert min_distance_to_relu_kink(model, x) > 1e-4
@@ -142,17 +142,17 @@ def test_whole_model_gradients_match_finite_differences(name, mnist_sample, laye
     assert max(errors.values()) < TOL, errors
 
 
-def test_denoising_target_gradients_match_finite_differences(mnist_sample, layer_path):
-    model = Autoencoder(sizes=[12, 6], dtype="float64", seed=5)
+def test_denoising_target_gradients_match_finite_differences(mnist_sample):
+    model = Autoencoder(sizes=[12, 6], dtype="float64", seed=5, engine="reference")
     clean = mnist_sample(5, width=12)
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.3, clean.shape), 0, 1)
     assert min_distance_to_relu_kink(model, noisy) > 1e-4
     assert max(check_model(model, noisy, target=clean).values()) < TOL
 
 
-def test_standard_784_256_network_gradients_match_on_real_mnist(mnist_sample, layer_path):
+def test_standard_784_256_network_gradients_match_on_real_mnist(mnist_sample):
     """The real network on real images: a random subset of each parameter's entries."""
-    model = Autoencoder(sizes=[784, 256], dtype="float64", seed=0)
+    model = Autoencoder(sizes=[784, 256], dtype="float64", seed=0, engine="reference")
     x = mnist_sample(3)
     errors = check_model(model, x, max_entries=40)
     assert max(errors.values()) < TOL, errors
@@ -164,6 +164,6 @@ def test_sparse_autoencoder_loss_checked_term_by_term(mnist_sample):
     terms = [dict(), dict(weight_decay=0.1), dict(weight_decay=0.1, kl_rho=0.05, kl_beta=3.0)]
     for extra in terms:
         model = Autoencoder(sizes=[12, 7], activation="sigmoid", output_activation="sigmoid", dtype="float64",
-                            seed=2, **extra)
+                            seed=2, engine="reference", **extra)
         errors = check_model(model, x)
         assert max(errors.values()) < TOL, (extra, errors)

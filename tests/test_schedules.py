@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scratch_ae.cli.specs import parse_lr_schedule
-from scratch_ae.optimizers import SGD, Adam, AdamW, fused
+from scratch_ae.optimizers import SGD, Adam, AdamW
 from scratch_ae.schedules import (FORMS, Constant, Cosine, OneCycle, Schedule, ScheduleSpecError, Step, WarmupCosine,
                                   apply_schedule, make_schedule)
 
@@ -182,17 +182,11 @@ def _hand_adam(w, m, v, g, lr, t, b1=0.9, b2=0.999, eps=1e-8, decay=None):
     return w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps), m, v
 
 
-@pytest.mark.parametrize("path", ["reference", "fused-numpy", "fused-numba"])
 @pytest.mark.parametrize("cls", [Adam, AdamW])
-def test_apply_schedule_sets_the_lr_adam_and_adamw_use_in_step(path, cls, monkeypatch):
-    if path == "fused-numba":
-        from scratch_ae.jit import numba_unavailable_reason
-        if numba_unavailable_reason():
-            pytest.skip(numba_unavailable_reason())
-    monkeypatch.setattr(fused, "CPU_KERNEL", "numba" if path == "fused-numba" else "numpy")
+def test_apply_schedule_sets_the_lr_adam_and_adamw_use_in_step(engine, cls):
     base, T, wd = 0.05, 10, 0.2
     kwargs = {"weight_decay": wd} if cls is AdamW else {}
-    opt = cls(base, fused=path != "reference", **kwargs)
+    opt = cls(base, engine=engine, **kwargs)
     schedule = OneCycle(0.3, 5.0, 10.0)
     params = {"layers.0.W": np.array([0.2, -1.0, 3.0]), "layers.0.b": np.array([0.5, -0.5])}
     hand = {name: (p.copy(), np.zeros_like(p), np.zeros_like(p)) for name, p in params.items()}
@@ -210,7 +204,7 @@ def test_apply_schedule_reaches_the_cupy_adam_kernel(stand_in):
     """On the CuPy path the kernel's eta_t = lr sqrt(c2)/c1 is recomputed from optimizer.lr on every step."""
     import cupy
     base, T = 0.05, 6
-    opt = AdamW(base, weight_decay=0.1, fused=True)
+    opt = AdamW(base, weight_decay=0.1, engine="fast")  # "fast" on CuPy: the kernel
     w0 = np.array([0.2, -1.0, 3.0], dtype=np.float32)
     params = {"layers.0.W": cupy.asarray(w0)}
     w, m, v = w0.astype(np.float64), np.zeros(3), np.zeros(3)
@@ -233,7 +227,7 @@ def test_a_run_resumed_mid_schedule_ends_with_the_same_weights():
             apply_schedule(opt, base, schedule, s, T, K)
             opt.step(params, {name: _quadratic_grad(p) for name, p in params.items()})
 
-    for make in (lambda: SGD(base, momentum=0.9), lambda: Adam(base, fused=True), lambda: AdamW(base, fused=False)):
+    for make in (lambda: SGD(base, momentum=0.9), lambda: Adam(base, engine="auto"), lambda: AdamW(base, engine="reference")):
         whole = {"layers.0.W": np.array([0.2, -1.0, 3.0])}
         run(make(), whole, range(T))
         part, first = {"layers.0.W": np.array([0.2, -1.0, 3.0])}, make()

@@ -29,10 +29,11 @@ def one_blas_thread():
 
 
 def tiny(encoder="dense", **params):
-    """A float64 VAE small enough to difference every parameter: 16 pixels (dense) or 1x6x6 (conv)."""
+    """A float64 VAE small enough to difference every parameter: 16 pixels (dense) or 1x6x6 (conv), on
+    engine="reference" (the derivation's code) unless `engine` says otherwise."""
     shape = dict(sizes=(16, 8), latent=3) if encoder == "dense" else dict(input_shape=(1, 6, 6), channels=(2, 3),
                                                                          latent=2)
-    return VariationalAutoencoder(encoder=encoder, **{"dtype": "float64", "seed": 3, **shape, **params})
+    return VariationalAutoencoder(encoder=encoder, **{"dtype": "float64", "seed": 3, "engine": "reference", **shape, **params})
 
 
 def finite_difference_errors(model, x):
@@ -63,7 +64,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_whole_vae_loss_matches_finite_differences_with_the_noise_held_fixed(case, mnist_sample, layer_path):
+def test_the_whole_vae_loss_matches_finite_differences_with_the_noise_held_fixed(case, mnist_sample):
     params = CASES[case]
     model = tiny(**params)
     x = mnist_sample(6, width=model.input_size)
@@ -72,28 +73,32 @@ def test_the_whole_vae_loss_matches_finite_differences_with_the_noise_held_fixed
     assert max(errors.values()) < TOL, errors
 
 
-def test_vae_training_with_the_shared_exp_loss_matches_the_reference_to_rounding(mnist_sample, monkeypatch):
-    # vae_terms_fast.KERNEL chooses the Bernoulli loss's fast path; ten Adam steps in float32 on
-    # MNIST with each give the same objectives and weights to float32 rounding.
-    from scratch_ae import vae_terms, vae_terms_fast
+def test_vae_training_on_the_fast_engine_matches_the_reference_to_rounding(mnist_sample):
+    """engine="fast" gives the VAE the shared-exp Bernoulli loss (fast/bernoulli.py), fast layers and the
+    fast Adam; ten Adam steps in float32 on MNIST give the reference engine's objectives and weights to
+    float32 rounding (the shared exponential rounds differently)."""
+    from scratch_ae.fast import unavailable_reason
+    from scratch_ae.fast.bernoulli import SharedExpBernoulliNLL
+    from scratch_ae.models.vae_terms import BernoulliNLL
     from scratch_ae.optimizers import make_optimizer
-    x = mnist_sample(64)
+    if unavailable_reason() is not None:
+        pytest.skip(unavailable_reason())
+    x = mnist_sample(64).astype(np.float32)
     runs = {}
-    for kernel in ("reference", "shared-exp"):
-        monkeypatch.setattr(vae_terms_fast, "KERNEL", kernel)
-        model = VariationalAutoencoder(sizes=(784, 32), latent=4, seed=5)
+    for engine in ("reference", "fast"):
+        model = VariationalAutoencoder(sizes=(784, 32), latent=4, seed=5, engine=engine)
         model._build()
-        assert type(model.nll_) is (vae_terms.BernoulliNLL if kernel == "reference"
-                                    else vae_terms_fast.SharedExpBernoulliNLL)
-        optimizer, losses = make_optimizer("adam", 1e-3), []
+        assert model.engine_ == engine
+        assert type(model.nll_) is (BernoulliNLL if engine == "reference" else SharedExpBernoulliNLL)
+        optimizer, losses = make_optimizer("adam", 1e-3, engine=engine), []
         for step in range(10):
             loss, grads = model.loss_and_grads(x, rng=np.random.default_rng([4, step]))
             optimizer.step(model.parameters(), grads)
             losses.append(float(loss))
-        runs[kernel] = losses, {name: p.copy() for name, p in model.parameters().items()}
-    np.testing.assert_allclose(runs["shared-exp"][0], runs["reference"][0], rtol=1e-5)
+        runs[engine] = losses, {name: p.copy() for name, p in model.parameters().items()}
+    np.testing.assert_allclose(runs["fast"][0], runs["reference"][0], rtol=1e-5)
     for name, weights in runs["reference"][1].items():
-        np.testing.assert_allclose(runs["shared-exp"][1][name], weights, rtol=1e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(runs["fast"][1][name], weights, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def test_backward_uses_the_forwards_eps_and_the_seed_replays_it(mnist_sample):

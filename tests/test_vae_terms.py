@@ -11,9 +11,9 @@ from scratch_ae.backend import get_backend
 from scratch_ae.gradcheck import check_loss, numerical_gradient, relative_error
 from scratch_ae.layers import Dense, Tanh
 from scratch_ae.layers.reparameterize import GaussianReparameterize
-from scratch_ae.vae_terms import (BernoulliNLL, GaussianKL, GaussianNLL, active_units, importance_sampled_nll,
-                                  kl_warmup, log_mean_exp, log_normal_pdf, log_standard_normal,
-                                  negative_elbo_sampled)
+from scratch_ae.models.vae_terms import (BernoulliNLL, GaussianKL, GaussianNLL, active_units, importance_sampled_nll,
+                                         kl_warmup, log_mean_exp, log_normal_pdf, log_standard_normal,
+                                         negative_elbo_sampled)
 
 TOL = 1e-6
 NUMPY = get_backend("numpy")
@@ -156,28 +156,6 @@ def test_bernoulli_nll_backward_matches_finite_differences_and_the_naive_form():
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         values = nll.per_example(extreme, np.array([[1.0, 0.0, 1.0]], dtype=np.float32))
     np.testing.assert_allclose(values, [2e4], rtol=1e-6)
-
-
-@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-13)])
-def test_shared_exp_bernoulli_nll_equals_the_reference_to_rounding(dtype, rtol):
-    # The training fast path (one exp(-|l|) for loss and sigmoid, log(1 + e) for log1p(e)) against
-    # BernoulliNLL: loss, cached sigmoid and gradient, on MNIST-sized batches and extreme logits.
-    from scratch_ae.vae_terms_fast import SharedExpBernoulliNLL
-    rng = np.random.default_rng(12)
-    logits = (rng.standard_normal((100, 784)) * 6).astype(dtype)
-    logits[0, :6] = [-1e4, 1e4, 80.0, -80.0, 0.0, -0.0]
-    x = (rng.uniform(size=logits.shape) < 0.3).astype(dtype)
-    reference, fast = BernoulliNLL(), SharedExpBernoulliNLL()
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
-        expected, got = reference.forward(logits, x), fast.forward(logits, x)
-    assert got.dtype == expected.dtype == dtype and got.shape == ()
-    np.testing.assert_allclose(got, expected, rtol=rtol)
-    eps = np.finfo(dtype).eps
-    np.testing.assert_allclose(fast.probs, reference.probs, rtol=0, atol=4 * eps)
-    assert fast.probs.dtype == dtype and fast.probs[0, 4] == 0.5 and fast.probs[0, 0] == 0 and fast.probs[0, 1] == 1
-    np.testing.assert_allclose(fast.backward(), reference.backward(), rtol=0, atol=4 * eps / 100)
-    small = rng.normal(0, 3, (4, 10))
-    assert check_loss(SharedExpBernoulliNLL(), small, (rng.uniform(size=(4, 10)) > 0.5).astype(np.float64)) < TOL
 
 
 def test_gaussian_nll_backward_matches_finite_differences_and_is_sse_over_two_sigma_squared_plus_a_constant():
