@@ -23,6 +23,33 @@ the model has its own NumPy/CuPy backend rather than the array API).
 
 Not run through these checks: a sigmoid-output or BCE model, which refuses data outside [0, 1]
 by design while the checks fit arbitrary real data (standardised, around 100, negative).
+
+ConvAutoencoder and VariationalAutoencoder run the same checks too, each in one small configuration
+on engine="reference" (a 1x4x4 image, one stride-2 conv; a 4-pixel Gaussian VAE with a 2-d code).
+Both fix their input width at construction (`input_shape`; the VAE's `sizes[0]`: neither takes its
+width from the data as the dense model's sizes=(None, ...) does), so they fail, by reason
+(CONV_FAILURES, VAE_FAILURES below):
+
+* The width (most checks): the checks fit data of 1 to 10 features (2, 3, 5, 10 ...), and fit refuses
+  data of another width in one line ("training data has 3 features, but ConvAutoencoder is
+  expecting 16 features ...").  check_estimators_fit_returns_self, check_readonly_memmap_input,
+  check_fit_score_takes_y, check_estimators_overwrite_params, check_dont_overwrite_parameters,
+  check_estimators_dtypes, check_dtype_object, check_pipeline_consistency, check_estimators_pickle,
+  check_f_contiguous_array_estimator, check_transformer_data_not_an_array, check_transformer_general,
+  check_transformer_preserve_dtypes, check_methods_sample_order_invariance,
+  check_methods_subset_invariance, check_dict_unchanged, check_fit_idempotent,
+  check_fit_check_is_fitted, check_n_features_in, check_fit2d_predict1d; for the conv model also
+  check_n_features_in_after_fitting and check_positive_only_tag_during_fit (their data is 4 wide,
+  which the VAE happens to have).
+* The width error comes first, so the message a check matches is not reached: check_fit2d_1sample
+  (one sample of 10 features), check_fit2d_1feature (1 feature), check_estimators_empty_data_messages
+  (0 features) and check_estimators_nan_inf (NaN in data of the wrong width); the dense tests above
+  and tests/test_first_run.py show those errors at the right width.
+* Built at construction: check_no_attributes_set_in_init (the network `encoder_`, `decoder_` ...
+  exists once the constructor returns, so a student can use it before fit),
+  check_do_not_raise_errors_in_init_or_set_params and check_set_params (bad values such as
+  backend=-inf or encoder=-1 are refused where they are given, as for the explicitly sized dense
+  model).
 """
 import copy
 import pickle
@@ -35,7 +62,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
 from scratch_ae.data import train_val_split
-from scratch_ae.models import Autoencoder
+from scratch_ae.models import Autoencoder, ConvAutoencoder, VariationalAutoencoder
 
 EXPECTED_FAILURES = {
     "check_do_not_raise_errors_in_init_or_set_params":
@@ -59,9 +86,69 @@ def one_blas_thread():
         yield
 
 
-@parametrize_with_checks(CHECKED, expected_failed_checks=lambda estimator: EXPECTED_FAILURES)
+FIXED_WIDTH = "the input width is fixed at construction, while the check fits data of another width (1-10 features)"
+WIDTH_FIRST = "the input width is fixed at construction: the width error comes before the one this check matches"
+BUILT_AT_INIT = "the network is built, and every argument validated, at construction"
+VAE_FAILURES = {
+    **{check: FIXED_WIDTH for check in (
+        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_fit_score_takes_y",
+        "check_estimators_overwrite_params", "check_dont_overwrite_parameters", "check_estimators_dtypes",
+        "check_dtype_object", "check_pipeline_consistency", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array", "check_transformer_general",
+        "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_dict_unchanged", "check_fit_idempotent",
+        "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d")},
+    **{check: WIDTH_FIRST for check in (
+        "check_fit2d_1sample", "check_fit2d_1feature", "check_estimators_empty_data_messages",
+        "check_estimators_nan_inf")},
+    **{check: BUILT_AT_INIT for check in (
+        "check_no_attributes_set_in_init", "check_do_not_raise_errors_in_init_or_set_params", "check_set_params")},
+}
+CONV_FAILURES = {**VAE_FAILURES, "check_n_features_in_after_fitting": FIXED_WIDTH,
+                 "check_positive_only_tag_during_fit": FIXED_WIDTH}
+FIXED_WIDTH_CHECKED = [
+    ConvAutoencoder(input_shape=(1, 4, 4), channels=(2,), downsample="stride", decoder="deconv",
+                    output_activation="identity", epochs=1, engine="reference"),
+    VariationalAutoencoder(sizes=(4, 3), latent=2, likelihood="gaussian", epochs=1, engine="reference"),
+]
+FAILURES = {Autoencoder: EXPECTED_FAILURES, ConvAutoencoder: CONV_FAILURES, VariationalAutoencoder: VAE_FAILURES}
+
+
+@parametrize_with_checks(CHECKED + FIXED_WIDTH_CHECKED, expected_failed_checks=lambda estimator: FAILURES[type(estimator)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+FITTED_FAMILIES = {
+    "dense": (lambda: Autoencoder(sizes=[16, 4], epochs=1, engine="reference"), dict(lr=1e-2)),
+    # rebuilt at the fitted width, 16: the fresh weights of the model sized so at construction
+    "dense-data-sized": (lambda: Autoencoder(sizes=(None, 4), epochs=1, engine="reference"), dict(sizes=(None, 3)),
+                         lambda: Autoencoder(sizes=[16, 3], epochs=1, engine="reference")),
+    "conv": (lambda: ConvAutoencoder(input_shape=(1, 4, 4), channels=(2,), downsample="stride", decoder="deconv",
+                                     epochs=1, engine="reference"), dict(channels=(3,))),
+    "vae": (lambda: VariationalAutoencoder(sizes=(16, 8), latent=2, likelihood="gaussian", epochs=1,
+                                           engine="reference"), dict(latent=3)),
+}
+
+
+@pytest.mark.parametrize("family", list(FITTED_FAMILIES))
+def test_set_params_leaves_a_fitted_model_unfitted_with_its_fresh_weights(family, images):
+    """A rebuild gives untrained weights, so check_is_fitted must say so (not the previous fit's n_features_in_)."""
+    make, change, *twin = FITTED_FAMILIES[family]
+    X = images[:60, 392 - 8:392 + 8]
+    model = make().fit(X)
+    check_is_fitted(model)
+    trained = {name: p.copy() for name, p in model.parameters().items()}
+    model.set_params(**change)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    assert not hasattr(model, "n_features_in_") and not hasattr(model, "history_")
+    fresh = twin[0]() if twin else make().set_params(**change)  # the rebuilt weights: the fresh ones from `seed`
+    for name, p in model.parameters().items():
+        np.testing.assert_array_equal(p, fresh.parameters()[name], err_msg=name)
+    assert any(name not in trained or not np.array_equal(trained[name], p) for name, p in model.parameters().items())
+    model.fit(X)
+    check_is_fitted(model)
 
 
 @pytest.fixture(scope="module")

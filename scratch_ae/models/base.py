@@ -145,7 +145,8 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------------ building
     def set_params(self, **params):
         """Set parameters and rebuild the network (fresh weights from `seed`); a value the build
-        refuses is raised and the previous parameters (and network) are kept."""
+        refuses is raised and the previous parameters (and network) are kept.  After a rebuild the
+        model is no longer fitted (`n_features_in_` and `history_` go): its weights are untrained."""
         before = self.get_params(deep=False)
         super().set_params(**params)
         try:
@@ -153,6 +154,8 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         except Exception:
             super().set_params(**{name: before[name] for name in params if name in before})
             raise
+        for name in ("n_features_in_", "history_"):
+            self.__dict__.pop(name, None)
         return self
 
     def _is_built(self):
