@@ -16,8 +16,8 @@ copied into torch, so both start from the same weights):
              MaxUnpool2d(pool 2) ConvT(8,16,3,p1) ReLU MaxUnpool2d(pool 1) ConvT(16,1,3,p1)
 
 scratch-ae's side is a plain list of its layers: a forward loop, the MSE gradient by hand,
-a backward loop in reverse, and `scratch_ae.optimizers.Adam(fused=True).step` on params/grads
-dicts keyed "<layer index>.<name>".  PyTorch's side is nn.Conv2d / nn.ConvTranspose2d /
+a backward loop in reverse (a Sequential: the reference layers, or `scratch_ae.fast.to_fast` of them for
+engine="fast"), and `scratch_ae.optimizers.Adam(engine=...).step` on params/grads dicts keyed "<layer index>.<name>".  PyTorch's side is nn.Conv2d / nn.ConvTranspose2d /
 F.max_pool2d(return_indices) / F.max_unpool2d with torch.optim.Adam's default.
 
 Each measurement is one fresh process (scratch-ae and PyTorch alternate: A B A B ...), with
@@ -167,21 +167,26 @@ def scratch_param_dicts(layers):
     return params, grads
 
 
-def scratch_step(layers, optimizer, xb):
-    """One training step: forward loop, MSE and its gradient by hand, backward loop, Adam.  The
-    forward and backward run inside im2col.loop_threads_held, as a conv model's loss_and_grads does
-    (AutoencoderBase._step_threads)."""
-    from scratch_ae.layers.im2col import loop_threads_held
-    with loop_threads_held():
-        h = xb
-        for layer in layers:
-            h = layer.forward(h)
-        diff = h - xb
-        loss = np.mean(diff * diff)             # L = mean (x_hat - x)^2 over all B*C*H*W entries
-        g = (np.float32(2.0) / np.float32(diff.size)) * diff  # dL/dx_hat
-        for layer in reversed(layers):
-            g = layer.backward(g)
+def build_run(net, seed, engine="auto"):
+    """(reference layers, the network that runs, params, grads, Adam) for `engine`: the reference
+    Sequential itself, or scratch_ae.fast.to_fast of it (what ConvAutoencoder runs for engine="fast")."""
+    from scratch_ae.fast import resolve_engine, to_fast
+    from scratch_ae.optimizers import Adam
+    from scratch_ae.sequential import Sequential
+    layers = build_scratch(net, seed)
+    network = Sequential(layers)
+    run = to_fast(network) if resolve_engine(engine, np) == "fast" else network
     params, grads = scratch_param_dicts(layers)
+    return layers, run, params, grads, Adam(LR, engine=engine)
+
+
+def scratch_step(run, params, grads, optimizer, xb):
+    """One training step: the network's forward (Sequential's loop), MSE and its gradient by hand,
+    its backward, Adam.  A fast network enters the two-thread hold itself."""
+    h = run.forward(xb)
+    diff = h - xb
+    loss = np.mean(diff * diff)             # L = mean (x_hat - x)^2 over all B*C*H*W entries
+    run.backward((np.float32(2.0) / np.float32(diff.size)) * diff)  # dL/dx_hat
     optimizer.step(params, grads)
     return loss
 
@@ -189,13 +194,6 @@ def scratch_step(layers, optimizer, xb):
 def set_threads(threads):
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads)
-
-
-def select_kernel(name):
-    from scratch_ae.layers import im2col as im2col_module
-    if name:
-        im2col_module.KERNEL = name
-    return im2col_module.KERNEL
 
 
 def timed_steps(step, batches, warmup, steps, batch):
@@ -232,18 +230,16 @@ def summarise_steps(times, batch, cpu):
 
 def worker_scratch(spec):
     set_threads(spec["threads"])
-    kernel = select_kernel(spec.get("kernel"))
-    from scratch_ae.optimizers import Adam
+    engine = spec.get("engine", "auto")
     cfg = NETWORKS[spec["net"]]
     X = np.load(spec["data"])
-    layers = build_scratch(spec["net"], spec["seed"])
-    optimizer = Adam(LR, fused=True)
-    first_loss = float(scratch_step(build_scratch(spec["net"], spec["seed"]), Adam(LR, fused=True),
-                                    X[:cfg["batch"]])) if spec.get("first_loss") else None
-    times, losses, cpu, mem = timed_steps(lambda xb: scratch_step(layers, optimizer, xb), X, spec["warmup"],
-                                          spec["steps"], cfg["batch"])
+    _, run, params, grads, optimizer = build_run(spec["net"], spec["seed"], engine)
+    first_loss = float(scratch_step(*build_run(spec["net"], spec["seed"], engine)[1:], X[:cfg["batch"]])) \
+        if spec.get("first_loss") else None
+    times, losses, cpu, mem = timed_steps(lambda xb: scratch_step(run, params, grads, optimizer, xb), X,
+                                          spec["warmup"], spec["steps"], cfg["batch"])
     out = summarise_steps(times, cfg["batch"], cpu)
-    out.update(mem, loss=float(np.mean(losses)), kernel=kernel, blas=common.blas_info(), first_loss=first_loss)
+    out.update(mem, loss=float(np.mean(losses)), engine=engine, blas=common.blas_info(), first_loss=first_loss)
     return out
 
 
@@ -332,181 +328,27 @@ def worker_torch(spec):
 
 
 # ---------------------------------------------------------------------------- where scratch-ae's time goes
-class NestedStopwatch:
-    """Wall time per named phase, phases may nest: with sw("a"): ... with sw("b"): ... (each counts its own total)."""
-
-    def __init__(self):
-        self.totals = {}
-        self._stack = []
-
-    def __call__(self, name):
-        self._stack.append([name, None])
-        return self
-
-    def __enter__(self):
-        self._stack[-1][1] = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        name, t0 = self._stack.pop()
-        self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - t0
-        return False
-
-
-class _TimedNumpy:
-    """numpy, with np.matmul timed: the conv module's products all go through np.matmul on the fast path."""
-
-    def __init__(self, sw):
-        self._sw = sw
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-    def matmul(self, *args, **kwargs):
-        with self._sw("products"):
-            return np.matmul(*args, **kwargs)
-
-
 def worker_breakdown(spec):
-    """Phases of scratch-ae's step: the library's own functions, wrapped in stopwatches.
-
-    products: every np.matmul in layers/conv.py (the channels-last path calls no `@`; under the
-    reference kernel its `@` products land in "conv: rest"); im2col/col2im: the im2col, col2im,
-    im2col_nhwc and col2im_nhwc calls made by layers/conv.py; conv: rest = the convolution layers'
-    forward/backward minus those two (bias adds and sums, layout copies, Python);
-    elementwise: ReLU, Sigmoid, the loss and its gradient; pool/unpool: MaxPool2d and MaxUnpool2d;
-    optimizer: Adam.step; other: the step minus all of these.  The step runs on one loop thread,
-    outside im2col.loop_threads_held (the stopwatches are not thread-safe), so with two BLAS threads
-    its products run on BLAS's threads: the arrangement before LOOP_THREADS = "blas", whose phases
-    these are; the timed comparison's step (scratch_step) holds BLAS at one thread and splits.
-    """
+    """Each layer's forward and backward (the fast layers where the engine is fast) and Adam's step
+    timed on their own (common.Breakdown) over the timed steps, after the warm-up; the rest (the
+    loss by hand, the batch slices) is 'other'.  (The layer-by-layer and knob-by-knob variants that
+    chose the fast engine's settings are in benchmarks/archive/bench_conv_layers.py.)"""
     set_threads(spec["threads"])
-    kernel = select_kernel(spec.get("kernel"))
-    from scratch_ae.layers import Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
-    from scratch_ae.layers import conv as conv_module
-    from scratch_ae.optimizers import Adam
     cfg = NETWORKS[spec["net"]]
     X = np.load(spec["data"])
-    layers = build_scratch(spec["net"], spec["seed"])
-    optimizer = Adam(LR, fused=True)
-    sw = NestedStopwatch()
-    conv_module.np = _TimedNumpy(sw)
-    for name in ("im2col", "col2im", "im2col_nhwc", "col2im_nhwc"):
-        fn = getattr(conv_module, name)
-        setattr(conv_module, name, (lambda f: lambda *a, **k: _timed(sw, "im2col/col2im", f, *a, **k))(fn))
-
-    def phase_of(layer):
-        if isinstance(layer, (Conv2d, ConvTranspose2d)):
-            return "conv layers"
-        if isinstance(layer, (MaxPool2d, MaxUnpool2d)):
-            return "pool/unpool"
-        return "elementwise"
-
-    def step(xb):
-        h = xb
-        for layer in layers:
-            with sw(phase_of(layer)):
-                h = layer.forward(h)
-        with sw("elementwise"):
-            diff = h - xb
-            loss = np.mean(diff * diff)
-            g = (np.float32(2.0) / np.float32(diff.size)) * diff
-        for layer in reversed(layers):
-            with sw(phase_of(layer)):
-                g = layer.backward(g)
-        with sw("optimizer"):
-            params, grads = scratch_param_dicts(layers)
-            optimizer.step(params, grads)
-        return loss
+    _, run, params, grads, optimizer = build_run(spec["net"], spec["seed"], spec.get("engine", "auto"))
+    batch = cfg["batch"]
     for s in range(spec["warmup"]):
-        step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
-    sw.totals.clear()
+        scratch_step(run, params, grads, optimizer, X[s * batch:(s + 1) * batch])
+    bd = common.Breakdown().attach(run).attach_call(optimizer, "step", "optimizer.step")
     t0 = time.perf_counter()
-    for s in range(spec["steps"]):
-        step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+    for s in range(spec["warmup"], spec["warmup"] + spec["steps"]):
+        scratch_step(run, params, grads, optimizer, X[s * batch:(s + 1) * batch])
     total = time.perf_counter() - t0
-    conv_module.np = np
-    T = sw.totals
-    # Stopwatch phases nest (products and im2col inside conv layers): take them out of it.
-    phases = {"products": T.get("products", 0.0), "im2col/col2im": T.get("im2col/col2im", 0.0)}
-    phases["conv: rest (bias, layout copies, python)"] = T.get("conv layers", 0.0) - phases["products"] - phases["im2col/col2im"]
-    for k in ("elementwise", "pool/unpool", "optimizer"):
-        phases[k] = T.get(k, 0.0)
-    phases["other (loop, python)"] = total - sum(phases.values())
-    scale = N_IMAGES / (spec["steps"] * cfg["batch"])
-    flops = epoch_gemm_flops(spec["net"])
-    return {"kernel": kernel, "epoch_s": total * scale, "phases_epoch_s": {k: v * scale for k, v in phases.items()},
-            "phases_fraction": {k: v / total for k, v in phases.items()},
-            "gemm_flops_per_s_inside_products": flops / (phases["products"] * scale) if phases["products"] else None}
-
-
-def _timed(sw, name, fn, *args, **kwargs):
-    with sw(name):
-        return fn(*args, **kwargs)
-
-
-# Variants of scratch-ae's step, switched through the layers' module-level knobs (read at every call).
-VARIANTS = {
-    "library": {},
-    "no-chunks": {"CHUNK_BYTES": 1 << 60},           # each transient matrix whole, as one product
-    "chunks-1MiB": {"CHUNK_BYTES": 1 << 20},
-    "chunks-4MiB": {"CHUNK_BYTES": 4 << 20},
-    "chunks-2MiB": {"CHUNK_BYTES": 2 << 20},
-    "chunks-512KiB": {"CHUNK_BYTES": 512 << 10},
-    "chunks-256KiB": {"CHUNK_BYTES": 256 << 10},
-    "chunks-128KiB": {"CHUNK_BYTES": 128 << 10},     # one image of the pooled network per chunk
-    "chunks-16MiB": {"CHUNK_BYTES": 16 << 20},
-    "loop-threads-2": {"LOOP_THREADS": 2},            # chunks and pooling loops split over two threads
-    "loop-threads-1": {"LOOP_THREADS": 1},            # all on the calling thread, BLAS with its own threads
-    "whole-products": {"PER_IMAGE_MAX_MACS": 0},     # each product over the whole chunk, never image by image
-    "cached-cols": {"RECOMPUTE_COLS": False},          # a Conv2d keeps its whole im2col matrix for the backward
-    "cached-cols-16MiB": {"RECOMPUTE_COLS": False, "CHUNK_BYTES": 16 << 20},
-    "recompute-16MiB": {"RECOMPUTE_COLS": True, "CHUNK_BYTES": 16 << 20},
-    "recompute-512KiB": {"RECOMPUTE_COLS": True, "CHUNK_BYTES": 512 << 10},
-    "channels-last-from-1": {"MIN_CHANNELS_LAST": 1},  # channels last even for the data's 1 or 3 channels
-    "reference": {"KERNEL": "reference"},            # the readable NumPy path
-}
-
-
-def worker_variants(spec):
-    """Variants of the step taking turns in chunks of spec["chunk"] steps, each on its own model from
-    the same seed and batches, so the machine's slow spells hit them alike.  Per variant: median and
-    10th-percentile step, scaled to a 60,000-image epoch."""
-    set_threads(spec["threads"])
-    from scratch_ae.layers import im2col as im2col_module
-    from scratch_ae.optimizers import Adam
-    cfg = NETWORKS[spec["net"]]
-    X = np.load(spec["data"])
-    batch, names = cfg["batch"], spec["variants"]
-    models = {v: (build_scratch(spec["net"], spec["seed"]), Adam(LR, fused=True)) for v in names}
-    defaults = {k: getattr(im2col_module, k) for v in names for k in VARIANTS[v]}
-    n_batches = X.shape[0] // batch
-    times = {v: [] for v in names}
-    position = {v: 0 for v in names}
-
-    def run(v, steps, record):
-        for k, value in defaults.items():
-            setattr(im2col_module, k, VARIANTS[v].get(k, value))
-        layers, opt = models[v]
-        for _ in range(steps):
-            s = position[v] % n_batches
-            position[v] += 1
-            t0 = time.perf_counter()
-            scratch_step(layers, opt, X[s * batch:(s + 1) * batch])
-            if record:
-                times[v].append(time.perf_counter() - t0)
-    for v in names:
-        run(v, spec["warmup"], False)
-    for _ in range(spec["rounds"]):
-        for v in names:
-            run(v, spec["chunk"], True)
-    out = {}
-    for v in names:
-        t = np.asarray(times[v])
-        out[v] = {"step_median_ms": float(np.median(t) * 1e3), "step_p10_ms": float(np.percentile(t, 10) * 1e3),
-                  "epoch_s_at_median": float(np.median(t) / batch * N_IMAGES),
-                  "epoch_s_at_p10": float(np.percentile(t, 10) / batch * N_IMAGES), "steps": int(t.size)}
-    return out
+    scale = N_IMAGES / (spec["steps"] * batch)
+    phases = bd.report(total)
+    return {"timed_s": total, "phases_epoch_s": {k: v * scale for k, v in phases.items()},
+            "phases_fraction": {k: v / total for k, v in phases.items()}}
 
 
 def worker_gemm(spec):
@@ -514,8 +356,7 @@ def worker_gemm(spec):
     return bench_train.worker_gemm(spec)
 
 
-WORKERS = {"scratch": worker_scratch, "torch": worker_torch, "breakdown": worker_breakdown, "gemm": worker_gemm,
-           "variants": worker_variants}
+WORKERS = {"scratch": worker_scratch, "torch": worker_torch, "breakdown": worker_breakdown, "gemm": worker_gemm}
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -544,15 +385,10 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=150, help="timed steps per process (default 150)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (Numba's cache loaded, BLAS threads up)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--kernel", choices=["compiled", "reference"], default=None,
-                   help="scratch-ae's conv path (scratch_ae.layers.im2col.KERNEL; default: the library's)")
+    p.add_argument("--engine", choices=["auto", "reference", "fast"], default="auto",
+                   help="scratch-ae's engine= for the network and Adam (default auto: fast where Numba is installed)")
     p.add_argument("--with-reference", action="store_true",
-                   help="also time scratch-ae with KERNEL='reference' in every round (a third implementation)")
-    p.add_argument("--variants", default=None,
-                   help=f"instead of the comparison: time these variants of scratch-ae's step in one process, "
-                        f"in turns of --chunk steps for --rounds rounds (comma-separated; {', '.join(VARIANTS)})")
-    p.add_argument("--chunk", type=int, default=5)
-    p.add_argument("--rounds", type=int, default=20)
+                   help="also time scratch-ae with engine='reference' in every round (a third implementation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breakdown", action="store_true")
     p.add_argument("--no-gemm", action="store_true")
@@ -568,26 +404,6 @@ def main(argv=None):
 
     threads = args.threads
     nets = args.networks.split(",")
-    if args.variants:
-        data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench-conv-")
-        report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "command": " ".join([Path(sys.executable).name] + sys.argv), "machine": common.machine(),
-                  "threads": threads, "load_average_before": os.getloadavg(), "results": {}}
-        for net in nets:
-            data = prepare_data(net, args.seed, 50, data_dir)
-            report["results"][net] = common.run_worker(
-                SCRIPT, {"kind": "variants", "net": net, "data": data, "seed": args.seed, "threads": threads,
-                         "variants": args.variants.split(","), "chunk": args.chunk, "rounds": args.rounds,
-                         "warmup": args.warmup}, threads, timeout=7200)
-            for v, r in report["results"][net].items():
-                print(f"{net} {v}: median {r['step_median_ms']:.1f} ms, p10 {r['step_p10_ms']:.1f} ms "
-                      f"(epoch {r['epoch_s_at_median']:.1f} / {r['epoch_s_at_p10']:.1f} s)", file=sys.stderr)
-        report["load_average_after"] = os.getloadavg()
-        text = json.dumps(report, indent=2)
-        print(text)
-        if args.out:
-            args.out.write_text(text + "\n")
-        return 0
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "threads": threads, "runs": args.runs, "steps": args.steps,
               "warmup": args.warmup, "numba": common.numba_version(), "load_average_before": os.getloadavg(),
@@ -607,7 +423,7 @@ def main(argv=None):
             for impl in impls:
                 spec = {"kind": "torch" if impl == "torch" else "scratch", "net": net, "data": data[net],
                         "seed": args.seed, "threads": threads, "steps": args.steps, "warmup": args.warmup,
-                        "kernel": "reference" if impl == "scratch_reference" else args.kernel, "first_loss": r == 0}
+                        "engine": "reference" if impl == "scratch_reference" else args.engine, "first_loss": r == 0}
                 res = common.run_worker(SCRIPT, spec, threads, timeout=3600)
                 runs[net][impl].append(res)
                 print(f"run {r + 1}/{args.runs} {net} {impl}: {res['epoch_s']:.2f} s/epoch (median step "
@@ -633,11 +449,8 @@ def main(argv=None):
         if not args.no_breakdown:
             entry["breakdown"] = common.run_worker(SCRIPT, {"kind": "breakdown", "net": net, "data": data[net],
                                                             "seed": args.seed, "threads": threads, "steps": args.steps,
-                                                            "warmup": args.warmup, "kernel": args.kernel}, threads,
+                                                            "warmup": args.warmup, "engine": args.engine}, threads,
                                                    timeout=3600)
-            if rate and entry["breakdown"]["gemm_flops_per_s_inside_products"]:
-                entry["breakdown"]["products_fraction_of_gemm_rate"] = (
-                    entry["breakdown"]["gemm_flops_per_s_inside_products"] / rate)
         results[net] = entry
     report["results"] = results
     report["load_average_after"] = os.getloadavg()

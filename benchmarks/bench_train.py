@@ -12,9 +12,10 @@ alternate: A B A B ...), with OpenBLAS, MKL and OpenMP pinned to the same
 thread count and torch.set_num_threads set to it.  Both start from the same
 weights (scratch-ae's seeded He initialisation, copied into nn.Linear), see the
 same minibatches (the Trainer's seeded permutation) and read the loss back once
-per epoch.  scratch-ae uses Adam(fused=True) unless --optimizer reference, and
-runs each Dense + ReLU pair as one compiled pass (layers/fused.py) unless
---layers separate (--layers both times both, interleaved);
+per epoch.  scratch-ae runs with engine="auto" (the model and its Adam: on the CPU
+with Numba, the fast engine, each Dense + ReLU pair one compiled pass and the
+compiled Adam), or --engine reference / fast (--engine both times auto and
+reference, interleaved);
 PyTorch its default Adam on the CPU and Adam(fused=True) on CUDA.  On the GPU,
 before its measured epoch, each process trains a throwaway copy for
 --warmup-steps steps (kernels compiled and loaded).  A process reports its
@@ -25,8 +26,8 @@ epoch's own peak over what was resident before it (VmHWM reset through
 Also measured: the machine's float32 GEMM rate (best of NumPy and PyTorch at
 large square sizes, same threads, before and after the epochs), each epoch's
 GEMM work over that rate (the efficiency), and where a scratch-ae epoch's time
-goes, from an instrumented copy of the training loop (matrix products,
-elementwise work, optimizer, batching).
+goes: each layer's forward and backward, the loss and the optimizer step timed
+on their own (common.Breakdown) over one epoch of the model's own Trainer.
 
 The result is printed as one JSON document (and written to --out if given).
 """
@@ -53,40 +54,22 @@ LR = 1e-3
 
 
 # ============================================================================ workers (one process each)
-def select_scratch_optimizer(name):
-    """True for a fused Adam: "fused" (compiled where Numba is installed), "fused-numpy" (NumPy blocks)."""
-    if name == "fused-numpy":
-        from scratch_ae.optimizers import fused as fused_module
-        fused_module.CPU_KERNEL = "numpy"
-    return name.startswith("fused")
-
-
-def select_scratch_layers(name):
-    """"fused": each Dense + ReLU pair as one compiled pass where Numba is installed (the library's
-    default, layers/fused.py); "separate": layer by layer (the reference)."""
-    from scratch_ae.layers import fused as fused_layers
-    if name == "separate":
-        fused_layers.KERNEL = "layers"
-    return fused_layers
-
-
 def worker_scratch(spec):
     """One epoch of scratch-ae's own Trainer (what `Autoencoder.fit` runs)."""
     X = common.load_mnist_train(spec.get("limit"))
-    select_scratch_layers(spec.get("layers", "fused"))
     from scratch_ae import Autoencoder, Trainer
     from scratch_ae.optimizers import Adam
+    engine = spec.get("engine", "auto")
     model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
-                        backend=spec["backend"], seed=spec["seed"])
-    fused = select_scratch_optimizer(spec["optimizer"])
-    make_trainer = lambda m: Trainer(m, Adam(LR, fused=fused), epochs=1, batch_size=spec["batch"],
+                        backend=spec["backend"], seed=spec["seed"], engine=engine)
+    make_trainer = lambda m: Trainer(m, Adam(LR, engine=engine), epochs=1, batch_size=spec["batch"],
                                      seed=spec["seed"], progress=False)
     if spec["backend"] == "cupy":
         import cupy
         X = cupy.asarray(X)  # the data set lives on the device before the clock starts
         pool = cupy.get_default_memory_pool()
     if spec.get("warmup_steps"):  # a throwaway model: kernels compiled, BLAS threads started, caches warm
-        throwaway = Autoencoder(sizes=spec["sizes"], backend=spec["backend"], seed=spec["seed"] + 1)
+        throwaway = Autoencoder(sizes=spec["sizes"], backend=spec["backend"], seed=spec["seed"] + 1, engine=engine)
         make_trainer(throwaway).fit(X[:spec["warmup_steps"] * spec["batch"]])
         del throwaway
         if spec["backend"] == "cupy":
@@ -99,7 +82,7 @@ def worker_scratch(spec):
     # CPU seconds of all threads over the whole fit() (its data check included), the
     # measure that other load on the machine disturbs least.
     out = {"epoch_s": history["epoch_seconds"][0], "epoch_cpu_s": time.process_time() - cpu0,
-           "loss": history["train_loss"][0]}
+           "loss": history["train_loss"][0], "engine": model.engine_}
     out.update(common.memory_report(rss_before, reset))
     if spec["backend"] == "cupy":
         out["device_pool_mib"] = pool.total_bytes() / 2**20
@@ -220,104 +203,27 @@ def worker_gemm(spec):
 
 
 def worker_breakdown(spec):
-    """Where a scratch-ae epoch's time goes: an instrumented copy of Trainer.fit's loop.
-
-    The library is not touched: the loop below repeats Trainer.fit's step, the
-    layer lists' forward_through / backward_through (layers/fused.py: each Dense +
-    ReLU pair's compiled passes where fused) and Dense.forward / Dense.backward
-    line by line (the activation, loss, loop and optimizer calls are the
-    library's own), with a stopwatch around each phase.
-    The stopwatch synchronises the device on CuPy, which serialises the GPU's work;
-    the phase sums then exceed an unsynchronised epoch.
-    """
+    """Where a scratch-ae epoch's time goes: the model's own Trainer.fit, each layer's forward and
+    backward (the fast layers where the engine is fast), the loss and Adam's step timed on their own
+    (common.Breakdown); the rest is batching and the loop.  On CuPy the times are of the calls
+    (the GPU runs asynchronously): read them only on the CPU."""
     X = common.load_mnist_train(spec.get("limit"))
-    from scratch_ae import Autoencoder
-    from scratch_ae.layers import Dense
+    from scratch_ae import Autoencoder, Trainer
     from scratch_ae.optimizers import Adam
-    model = Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
-                        backend=spec["backend"], seed=spec["seed"])
-    backend, xp = model.backend_, model.xp
-    fused = select_scratch_optimizer(spec["optimizer"])
-    fused_layers = select_scratch_layers(spec.get("layers", "fused"))
-    one, zero = np.float32(1), np.float32(0)
-    optimizer = Adam(LR, fused=fused)
-    X = backend.asarray(X)
+    engine = spec.get("engine", "auto")
+    build = lambda seed: Autoencoder(sizes=spec["sizes"], activation="relu", output_activation="relu", loss="mse",
+                                     backend=spec["backend"], seed=seed, engine=engine)
     if spec.get("warmup_steps"):
-        from scratch_ae import Trainer
-        throwaway = Autoencoder(sizes=spec["sizes"], backend=spec["backend"], seed=spec["seed"] + 1)
-        Trainer(throwaway, Adam(LR, fused=fused), epochs=1, batch_size=spec["batch"],
+        Trainer(build(spec["seed"] + 1), Adam(LR, engine=engine), epochs=1, batch_size=spec["batch"],
                 progress=False).fit(X[:spec["warmup_steps"] * spec["batch"]])
-    params = model.parameters()
-    sw = common.Stopwatch(backend.synchronize)
-    n, batch = X.shape[0], spec["batch"]
-    steps = math.ceil(n / batch)
-    backend.synchronize()
-    t0 = time.perf_counter()
-    with sw("batching"):
-        order = backend.asarray(np.random.default_rng([spec["seed"], 0]).permutation(n))
-    loss_sum = xp.zeros((), dtype=np.float64)
-    layers = model.layers_
-    for step in range(steps):
-        with sw("batching"):
-            xb = X[order[step * batch:(step + 1) * batch]]
-        h, i = xb, 0
-        while i < len(layers):  # forward: fused.forward_through, phase by phase
-            layer = layers[i]
-            if isinstance(layer, Dense):
-                layer.x = h
-                with sw("gemm"):
-                    out = h @ layer.params["W"]
-                if i + 1 < len(layers) and fused_layers._fusable(layer, layers[i + 1], h):
-                    with sw("elementwise: fused bias add + ReLU, ReLU + bias grad"):
-                        fused_layers.BIAS_RELU_LOOP(out, layer.params["b"], one, zero)
-                    layers[i + 1].out = out
-                    i += 1
-                else:
-                    with sw("elementwise: bias add, bias grad"):
-                        out += layer.params["b"]
-                h = out
-            else:
-                with sw("elementwise: activations"):
-                    h = layer.forward(h)
-            i += 1
-        with sw("elementwise: loss"):
-            loss = model.loss_fn_.forward(h, xb)
-            g = model.loss_fn_.backward()
-        i = len(layers) - 1
-        while i >= 0:  # backward: fused.backward_through and Dense.backward, phase by phase
-            layer = layers[i]
-            if isinstance(layer, Dense):
-                delta = g
-                with sw("elementwise: bias add, bias grad"):
-                    xp.sum(delta, axis=0, out=layer.grads["b"])
-            elif i >= 1 and fused_layers._fusable(layers[i - 1], layer, g):
-                layer, i = layers[i - 1], i - 1
-                with sw("elementwise: fused bias add + ReLU, ReLU + bias grad"):
-                    delta = np.empty_like(g)
-                    fused_layers.RELU_GRAD_BIAS_LOOP(g, layers[i + 1].out, delta, layer.grads["b"], one, zero)
-            else:
-                with sw("elementwise: activations"):
-                    g = layer.backward(g)
-                i -= 1
-                continue
-            with sw("gemm"):
-                xp.matmul(layer.x.T, delta, out=layer.grads["W"])
-                if layer.need_input_grad:
-                    g = delta @ layer.params["W"].T
-            i -= 1
-        with sw("optimizer"):
-            optimizer.step(params, model._collect_grads())
-        with sw("elementwise: loss"):
-            loss_sum += loss * xb.shape[0]
-    loss_value = float(loss_sum) / n
-    total = time.perf_counter() - t0
-    phases = dict(sw.totals)
-    phases["elementwise"] = sum(v for k, v in sw.totals.items() if k.startswith("elementwise"))
-    phases["other (python, loop)"] = total - sum(v for k, v in phases.items() if k != "elementwise")
-    flops = common.epoch_gemm_flops(spec["sizes"], n)
-    return {"epoch_s": total, "loss": loss_value, "phases_s": phases,
+    model, optimizer, bd = build(spec["seed"]), Adam(LR, engine=engine), common.Breakdown()
+    bd.attach_model(model).attach_call(optimizer, "step", "optimizer.step")
+    history = Trainer(model, optimizer, epochs=1, batch_size=spec["batch"], seed=spec["seed"], progress=False).fit(X)
+    total, steps = history["epoch_seconds"][0], math.ceil(X.shape[0] / spec["batch"])
+    phases = bd.report(total)
+    return {"epoch_s": total, "loss": history["train_loss"][0], "engine": model.engine_, "phases_s": phases,
             "phases_fraction": {k: v / total for k, v in phases.items()},
-            "gemm_flops_per_s_inside_products": flops / phases["gemm"]}
+            "ms_per_step": {k: v * 1e3 / steps for k, v in phases.items()}}
 
 
 WORKERS = {"scratch": worker_scratch, "torch": worker_torch, "gemm": worker_gemm, "breakdown": worker_breakdown}
@@ -341,13 +247,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="BLAS/OpenMP/torch threads (default: all usable cores)")
     p.add_argument("--networks", default="standard,deep", help="comma-separated: standard, deep")
     p.add_argument("--batch-sizes", default=None, help="override the batch sizes (CPU default: 100 standard, 256 deep; GPU: 100,1024)")
-    p.add_argument("--optimizer", choices=["fused", "fused-numpy", "reference"], default="fused",
-                   help="scratch-ae's Adam: Adam(fused=True) (compiled with Numba where installed), the same "
-                        "forced onto its NumPy blocks, or the readable reference update (default fused)")
-    p.add_argument("--layers", choices=["fused", "separate", "both"], default="fused",
-                   help="scratch-ae's Dense + ReLU pairs: fused into one compiled pass each way where Numba is "
-                        "installed (the library's default), run layer by layer, or both (a third implementation "
-                        "'scratch_separate' in every round) (default fused)")
+    p.add_argument("--engine", choices=["auto", "reference", "fast", "both"], default="auto",
+                   help="scratch-ae's engine= for the model and Adam; 'both' times auto and reference, interleaved "
+                        "('scratch_reference' in every round) (default auto)")
     p.add_argument("--torch-adam", choices=["default", "fused"], default="default",
                    help="PyTorch's Adam on the CPU: torch.optim.Adam's default, or fused=True (on CUDA always fused)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (a partial epoch; for quick checks)")
@@ -385,7 +287,7 @@ def main(argv=None):
     n_images = args.limit or 60000
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join([Path(sys.executable).name] + sys.argv),
               "machine": common.machine(), "backend": args.backend, "threads": threads, "runs": args.runs,
-              "scratch_optimizer": args.optimizer, "scratch_layers": args.layers, "numba": common.numba_version(),
+              "scratch_engine": args.engine, "numba": common.numba_version(),
               "torch_adam": "fused" if gpu else args.torch_adam, "images_per_epoch": n_images,
               "load_average_before": os.getloadavg()}
 
@@ -406,17 +308,17 @@ def main(argv=None):
             batches = [100, 1024] if gpu else [common.NETWORKS[net]["batch"]]
         configs += [(net, b) for b in batches]
 
-    base = {"backend": args.backend, "seed": args.seed, "threads": threads, "limit": args.limit, "optimizer": args.optimizer,
+    base = {"backend": args.backend, "seed": args.seed, "threads": threads, "limit": args.limit,
             "warmup_steps": args.warmup_steps, "torch_adam": args.torch_adam,
-            "layers": "separate" if args.layers == "separate" else "fused"}
-    impls = ["scratch"] + (["scratch_separate"] if args.layers == "both" else []) + ([] if args.skip_torch else ["torch"])
+            "engine": "auto" if args.engine == "both" else args.engine}
+    impls = ["scratch"] + (["scratch_reference"] if args.engine == "both" else []) + ([] if args.skip_torch else ["torch"])
     runs = {c: {impl: [] for impl in impls} for c in configs}
     for r in range(args.runs):  # interleaved: A B A B ...
         for net, batch in configs:
             for impl in impls:
                 spec = dict(base, kind=impl, sizes=common.NETWORKS[net]["sizes"], batch=batch)
-                if impl == "scratch_separate":
-                    spec.update(kind="scratch", layers="separate")
+                if impl == "scratch_reference":
+                    spec.update(kind="scratch", engine="reference")
                 res = common.run_worker(SCRIPT, spec, threads)
                 runs[(net, batch)][impl].append(res)
                 print(f"run {r + 1}/{args.runs} {net} batch {batch} {impl}: {res['epoch_s']:.3f} s, "
@@ -441,8 +343,8 @@ def main(argv=None):
             entry[impl] = s
         if "torch" in entry:
             entry["ratio_scratch_over_torch"] = entry["scratch"]["median_epoch_s"] / entry["torch"]["median_epoch_s"]
-            if "scratch_separate" in entry:
-                entry["ratio_scratch_separate_over_torch"] = (entry["scratch_separate"]["median_epoch_s"]
+            if "scratch_reference" in entry:
+                entry["ratio_scratch_reference_over_torch"] = (entry["scratch_reference"]["median_epoch_s"]
                                                               / entry["torch"]["median_epoch_s"])
             entry["cpu_time_ratio_scratch_over_torch"] = (entry["scratch"]["median_epoch_cpu_s"]
                                                           / entry["torch"]["median_epoch_cpu_s"])

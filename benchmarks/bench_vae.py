@@ -18,8 +18,8 @@ user would write it: torch.bernoulli(x) and torch.randn_like(mu) from torch's ow
 
 Every measured epoch runs in its own fresh process, implementations interleaved (A B C A B C ...),
 OpenBLAS, MKL and OpenMP pinned to --threads and torch.set_num_threads(--threads).  scratch-ae runs
-its own Trainer with make_optimizer("adam", 1e-3) (the fused Adam; what VariationalAutoencoder.fit
-builds) and the fused Dense + ReLU passes; PyTorch its default torch.optim.Adam.  A process reports
+its own Trainer with make_optimizer("adam", 1e-3, engine="auto") (the fast engine's Adam; what VariationalAutoencoder.fit
+builds) and the fast engine's Dense + ReLU layers; PyTorch its default torch.optim.Adam.  A process reports
 the epoch's wall and CPU seconds, its loss, and memory (ru_maxrss of the whole process, and the
 epoch's own peak over what was resident before it; benchmarks/common.py).
 
@@ -74,14 +74,15 @@ def worker_weights(spec):
 
 def _scratch_model(spec):
     from scratch_ae.models.vae import VariationalAutoencoder
-    return VariationalAutoencoder(sizes=SIZES, latent=LATENT, lr=LR, batch_size=spec["batch"], seed=spec["seed"])
+    return VariationalAutoencoder(sizes=SIZES, latent=LATENT, lr=LR, batch_size=spec["batch"], seed=spec["seed"],
+                                  engine=spec.get("engine", "auto"))
 
 
 def _scratch_trainer(model, spec):
     from scratch_ae.optimizers import make_optimizer
     from scratch_ae.training import Trainer
     model.start_epoch(0)
-    return Trainer(model, make_optimizer("adam", LR), epochs=1, batch_size=spec["batch"], seed=spec["seed"],
+    return Trainer(model, make_optimizer("adam", LR, engine=spec.get("engine", "auto")), epochs=1, batch_size=spec["batch"], seed=spec["seed"],
                    progress=False, callbacks=[model.kl_warmup_callback])
 
 
@@ -200,62 +201,19 @@ def worker_breakdown(spec):
 
     The calls are the library's own, in its order (vae.py loss_and_grads); only the stopwatch is added.
     Also timed: the 17 matrix products of a step alone, with the step's shapes (the GEMM floor)."""
-    from scratch_ae.layers import fused
-    from scratch_ae.optimizers import make_optimizer
     X = common.load_mnist_train(spec.get("limit"))
     if spec.get("warmup_steps"):  # as in the epoch runs: Numba's cached loops loaded, BLAS threads started
         throwaway = _scratch_model(dict(spec, seed=spec["seed"] + 1))
         _scratch_trainer(throwaway, spec).fit(X[:spec["warmup_steps"] * spec["batch"]])
         del throwaway
     model = _scratch_model(spec)
-    optimizer = make_optimizer("adam", LR)
-    params = model.parameters()
-    n, batch, seed = X.shape[0], spec["batch"], spec["seed"]
+    trainer = _scratch_trainer(model, spec)
+    bd = common.Breakdown().attach_model(model).attach_call(trainer.optimizer, "step", "optimizer.step")
+    n, batch = X.shape[0], spec["batch"]
     steps = math.ceil(n / batch)
-    sw = common.Stopwatch()
-    order = np.random.default_rng([seed, 0]).permutation(n)
-    model.start_epoch(0)
-    loss_sum = np.zeros((), dtype=np.float64)
-    t0 = time.perf_counter()
-    for step in range(steps):
-        with sw("batching (gather)"):
-            xb = X[order[step * batch:(step + 1) * batch]]
-        with sw("generator: default_rng([seed, epoch, step, 1])"):
-            rng = np.random.default_rng([seed, 0, step, 1])
-        with sw("binarise: u ~ U[0,1) drawn (float64), [u < x]"):
-            x, target, same = model._pair(xb, None)
-            x, target = model._binarized(x, target, same, rng)
-        with sw("set the layers' generator, training mode"):
-            model._prepare_step(rng)
-        with sw("encoder forward (3 products, bias + ReLU)"):
-            h = fused.forward(model._encoder_body, x)
-        with sw("reparameterise forward (eps drawn, clamp, exp)"):
-            z = model.reparameterize_.forward(h)
-        with sw("decoder forward (3 products, bias + ReLU)"):
-            logits = fused.forward(model._decoder_logits, z)
-        with sw("BCE forward (softplus, sigmoid cached)"):
-            rec = model.nll_.forward(logits, target)
-        with sw("KL forward"):
-            kl = model.kl_.forward(model.reparameterize_.mu, model.reparameterize_.logvar)
-            objective = rec + model.beta_ * kl
-        with sw("BCE backward"):
-            g = model.nll_.backward()
-        with sw("decoder backward (6 products, ReLU masks, bias grads)"):
-            grad_z = fused.backward(model._decoder_logits, g)
-        with sw("KL backward + reparameterise backward"):
-            d_mu, d_logvar = model.kl_.backward()
-            grad_h = model.reparameterize_.backward(grad_z, model.beta_ * d_mu, model.beta_ * d_logvar)
-        with sw("encoder backward (5 products, ReLU masks, bias grads)"):
-            fused.backward(model._encoder_backward, grad_h)
-        with sw("collect grads"):
-            grads = model._collect_grads()
-        with sw("Adam (fused)"):
-            optimizer.step(params, grads)
-        with sw("loss sum"):
-            loss_sum += np.asarray(objective) * xb.shape[0]
-    total = time.perf_counter() - t0
-    phases = dict(sw.totals)
-    phases["other (python, loop)"] = total - sum(sw.totals.values())
+    history = trainer.fit(X)
+    total = history["epoch_seconds"][0]
+    phases = bd.report(total)
 
     # The GEMM floor: the step's 17 products alone, same shapes, preallocated outputs.
     rng = np.random.default_rng(0)
@@ -279,7 +237,7 @@ def worker_breakdown(spec):
                 np.matmul(ds[i], Ws[i].T, out=gxs[i])
     gemm_epoch = (time.perf_counter() - g0) * steps / gemm_steps
     flops = epoch_gemm_flops(n)
-    return {"epoch_s": total, "loss": float(loss_sum) / n, "phases_s": phases,
+    return {"epoch_s": total, "loss": history["train_loss"][0], "phases_s": phases,
             "phases_fraction": {k: v / total for k, v in phases.items()},
             "gemm_only_epoch_s": gemm_epoch, "gemm_only_flops_per_s": flops / gemm_epoch,
             "epoch_gemm_flops": flops}
