@@ -13,15 +13,18 @@ def register(cls):
     return cls
 
 
-def load(path, backend="numpy"):
-    """Rebuild any scratch-ae model from a checkpoint, whatever its family."""
+def load(path, backend="numpy", engine=None):
+    """Rebuild any scratch-ae model from a checkpoint, whatever its family, on `backend`.
+
+    engine : None (default) runs the engine the checkpoint records ("auto" for files written before
+    engines existed); "auto", "reference" or "fast" overrides it.  The weights are the same either way."""
     arrays, config = load_arrays(path)
     family = config.get("family", "dense") if isinstance(config, dict) else None
     if family not in FAMILIES:
         raise CheckpointError(f"checkpoint {str(path)!r}: unknown model family {family!r}; "
                               f"expected one of: {', '.join(FAMILIES)}")
     cls = FAMILIES[family]
-    model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}")
+    model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}", engine=engine)
     model.load_state_arrays(arrays, source=f"checkpoint {str(path)!r}")
     model.n_features_in_ = model.input_size
     return model

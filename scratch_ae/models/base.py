@@ -541,7 +541,7 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         save_arrays(path, self.state_arrays(), self.config())
 
     @classmethod
-    def from_config(cls, config, backend=None, source="config"):
+    def from_config(cls, config, backend=None, source="config", engine=None):
         if not isinstance(config, dict) or "model" not in config or "layers" not in config:
             raise CheckpointError(f"{source}: config lacks the 'model' and 'layers' entries")
         family = config.get("family", "dense")  # files from before families existed are dense
@@ -551,6 +551,8 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         params = dict(config["model"])
         if backend is not None:
             params["backend"] = backend
+        if engine is not None:
+            params["engine"] = engine
         try:
             model = cls(**params)
         except (TypeError, ValueError) as exc:
@@ -560,10 +562,11 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return model
 
     @classmethod
-    def load(cls, path, backend="numpy"):
-        """Rebuild a model from a checkpoint written by `save`, on `backend` (NumPy unless asked)."""
+    def load(cls, path, backend="numpy", engine=None):
+        """Rebuild a model from a checkpoint written by `save`, on `backend` (NumPy unless asked) and
+        `engine` (None: the one the checkpoint records, "auto" for files from before engines)."""
         arrays, config = load_arrays(path)
-        model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}")
+        model = cls.from_config(config, backend, source=f"checkpoint {str(path)!r}", engine=engine)
         model.load_state_arrays(arrays, source=f"checkpoint {str(path)!r}")
         model.n_features_in_ = model.input_size  # trained weights: fitted, as far as scikit-learn asks
         return model
