@@ -340,7 +340,7 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def reconstruct(self, x):
         """x (B, D) -> reconstruction (B, D)."""
         self._mode(False)
-        return self._decode(self._encode(self._as_batch(x)))
+        return self._run(self.decoder_).forward(self._run(self.encoder_).forward(self._as_batch(x)))
 
     # ------------------------------------------------------------------ the objective: a template
     # loss_and_grads and objective are written once, here; a family changes what they compute
@@ -387,7 +387,7 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         x = self._as_batch(x)
         target = x if target is None else self._as_batch(target, "target")
         self._mode(False)
-        code = self._encode(x)
+        code = self._run(self.encoder_).forward(x)
         return self.loss_fn_.forward(self._run(self.loss_decoder_).forward(code), target)
 
     def _prepare_step(self, rng):
