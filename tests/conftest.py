@@ -50,6 +50,9 @@ def stand_in(monkeypatch):
 # `extended` and left out of it (pyproject.toml's addopts).  `.ci/run` runs them all:
 # `python -m pytest -m "not slow"`.
 EXTENDED_MODULES = {
+    "test_first_run", "test_cli", "test_cli_diverged", "test_cli_folders", "test_cli_interrupts", "test_cli_vae",
+    "test_cli_package", "test_labs_classic", "test_labs_conv", "test_labs_pca_family", "test_lab_deep30",
+    "test_lab_encoded_space", "test_lab_vae", "test_notebooks",
 }
 
 
