@@ -106,31 +106,10 @@ def worker_after_vae(spec):
 
 
 def worker_after_conv(spec):
-    """bench_conv's timed steps, the network a reference Sequential run through fast.to_fast."""
+    """bench_conv's own scratch worker: the network a reference Sequential run through fast.to_fast
+    for engine="auto" (bench_conv.build_run), Adam(engine="auto")."""
     import bench_conv
-    bench_conv.set_threads(spec["threads"])
-    from scratch_ae.fast import to_fast
-    from scratch_ae.optimizers import Adam
-    from scratch_ae.sequential import Sequential
-    cfg = bench_conv.NETWORKS[spec["net"]]
-    X = np.load(spec["data"])
-    layers = bench_conv.build_scratch(spec["net"], spec["seed"])
-    network = Sequential(layers)
-    run_network = to_fast(network) if spec.get("engine", "auto") != "reference" else network
-    optimizer = Adam(LR, engine=spec.get("engine", "auto"))
-    params, grads = bench_conv.scratch_param_dicts(layers)
-
-    def step(xb):
-        h = run_network.forward(xb)
-        diff = h - xb
-        loss = np.mean(diff * diff)
-        run_network.backward((np.float32(2.0) / np.float32(diff.size)) * diff)
-        optimizer.step(params, grads)
-        return loss
-    times, losses, cpu, _ = bench_conv.timed_steps(step, X, spec["warmup"], spec["steps"], cfg["batch"])
-    out = bench_conv.summarise_steps(times, cfg["batch"], cpu)
-    out.update(loss=float(np.mean(losses)))
-    return out
+    return bench_conv.worker_scratch(dict(spec, engine=spec.get("engine", "auto")))
 
 
 def worker_after_breakdown(spec):
@@ -139,26 +118,17 @@ def worker_after_breakdown(spec):
     bd = common.Breakdown()
     if spec["net"] in CONV:
         import bench_conv
-        from scratch_ae.fast import to_fast
-        from scratch_ae.optimizers import Adam
-        from scratch_ae.sequential import Sequential
         bench_conv.set_threads(spec["threads"])
-        cfg = bench_conv.NETWORKS[spec["net"]]
+        batch = bench_conv.NETWORKS[spec["net"]]["batch"]
         X = np.load(spec["data"])
-        layers = bench_conv.build_scratch(spec["net"], spec["seed"])
-        run_network, optimizer = to_fast(Sequential(layers)), Adam(LR)
-        params, grads = bench_conv.scratch_param_dicts(layers)
-
-        def step(xb):
-            diff = run_network.forward(xb) - xb
-            run_network.backward((np.float32(2.0) / np.float32(diff.size)) * diff)
-            optimizer.step(params, grads)
+        _, run_network, params, grads, optimizer = bench_conv.build_run(spec["net"], spec["seed"])
+        step = lambda s: bench_conv.scratch_step(run_network, params, grads, optimizer, X[s * batch:(s + 1) * batch])
         for s in range(spec["warmup"]):
-            step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+            step(s)
         bd.attach(run_network).attach_call(optimizer, "step", "optimizer.step")
         t0 = time.perf_counter()
         for s in range(spec["warmup"], spec["warmup"] + spec["steps"]):
-            step(X[s * cfg["batch"]:(s + 1) * cfg["batch"]])
+            step(s)
         total, steps = time.perf_counter() - t0, spec["steps"]
     else:
         from scratch_ae.models import Autoencoder, VariationalAutoencoder
