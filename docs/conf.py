@@ -67,3 +67,15 @@ html_theme_options = {
 }
 html_sidebars = {"index": []}
 copybutton_exclude = ".linenos, .gp"
+
+
+# The library's docstrings are written for `help()` and the terminal (cs231n style: shapes, caches,
+# the derivation they implement), not as reStructuredText; shown as written, in a literal block, they
+# read as the author laid them out and docutils never re-flows them (or warns under -W).
+def _docstring_as_written(app, what, name, obj, options, lines):
+    if any(line.strip() for line in lines):
+        lines[:] = ["::", ""] + ["    " + line for line in lines] + [""]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _docstring_as_written, priority=100)
