@@ -35,6 +35,7 @@ extensions = [
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "jupyter_execute"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+myst_ref_domains = ["std"]  # a link to #forward means the section, never the API entry of that name
 suppress_warnings = []
 
 # Notebooks: rendered as stored (no outputs are stored, so nothing runs and the build stays quick).
@@ -66,6 +67,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_sidebars = {"index": []}
+html_favicon = "_static/favicon.svg"  # the browser asks for one; a 404 would be a console error
+html_context = {"default_mode": "light"}  # an explicit mode: the theme logs an error for an empty one
 copybutton_exclude = ".linenos, .gp"
 
 
