@@ -152,9 +152,12 @@ class CheckedBy(SphinxDirective):
                 marks = test_marks(tree, scope)
         except NotFound as exc:
             raise ExtensionError(f"{self.get_location()}: Checked by `{node_id}`: {exc}") from None
-        command = f"python -m pytest {node_id}"
-        for mark in sorted(marks & {"slow", "gpu", "docs"}):
-            command += f" -m {mark}"  # the default selection leaves these out
+        command = f"python -m pytest {file}"
+        if qualname:
+            command += f" -k {qualname.split('::')[-1]}"
+        left_out = sorted(marks & {"slow", "gpu", "docs", "extended"})
+        if left_out:
+            command += f" -m {' or '.join(left_out)!r}" if len(left_out) > 1 else f" -m {left_out[0]}"  # the default selection leaves these out
         result = []
         if qualname:
             caption = f"{node_id}, lines {first}-{last}"
