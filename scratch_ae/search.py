@@ -15,7 +15,7 @@ The network (stated in search.json): 784-256-K-256-784 (`sizes=(None, 256, K)`, 
 taken from the data), ReLU hidden layers and output, a linear (identity) code, MSE, Adam, batch
 100.  The code is linear because a ReLU code of 2-10 units loses units for good (a unit whose input
 is negative on every image gets no gradient again; the code-sizes lab's dead-unit counts are in
-benchmarks/RESULTS.md, '2026-12-01: figures moved out of code comments'); `--code-activation relu`
+benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments); `--code-activation relu`
 gives the project's usual ReLU code.
 
 Defaults (the lab's): 30 trials, 3 folds, lr log-uniform in [5e-4, 5e-2], weight_decay (L2)

@@ -91,3 +91,12 @@ def test_title_citation_names_a_heading(path, value):
     assert any(wanted in h for h in headings()), (
         f"{path} cites benchmarks/RESULTS.md, {value!r}: no heading holds those words; cite it as "
         f"benchmarks/RESULTS.md#<anchor> instead")
+
+
+def test_the_library_cites_results_sections_by_anchor_only():
+    """In scratch_ae/ a RESULTS section is cited by its anchor (checked above), never by a quoted title,
+    which a reordered or retitled log would silently orphan (issue 20, section 5)."""
+    found = [(str(path), kind, value) for path, kind, value in citations() if path.parts[0] == "scratch_ae"]
+    assert any(kind == "anchor" for _, kind, _ in found)  # the scan sees the library's citations
+    by_title = [(path, value) for path, kind, value in found if kind == "title"]
+    assert not by_title, by_title

@@ -37,7 +37,7 @@ from ..optimizers.base import flush_threshold, flush_tiny_values
 
 # Largest block per array for `blocked_update`: 262144 float32.  A block's six arrays (p, g, m, v and
 # two scratch buffers, 6 MiB) stay in the last-level cache for its 14 passes; smaller, L2-sized blocks
-# lose more to NumPy's per-call overhead than they gain (benchmarks/RESULTS.md, block size).
+# lose more to NumPy's per-call overhead than they gain (benchmarks/RESULTS.md#2026-11-23-cpu-epoch-vs-pytorch).
 BLOCK_BYTES = 1024 * 1024
 
 _CUPY_KERNEL = None

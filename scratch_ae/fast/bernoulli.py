@@ -4,8 +4,7 @@ Replaces: `scratch_ae.models.vae_terms.BernoulliNLL.forward`, the reference and 
 first: it computes softplus(l) - x l with `log1p(exp(-|l|))` and caches sigmoid(l) from `tanh`,
 three transcendental passes over the (B, D) logits.  `log1p` has no SIMD loop in NumPy on CPUs
 without AVX-512 (NumPy falls back to the C library one value at a time), and there it is most of a
-VAE step's elementwise time (benchmarks/RESULTS.md, "the VAE's Bernoulli loss from one
-exponential").  This class computes the same two things from one exponential:
+VAE step's elementwise time (benchmarks/RESULTS.md#2026-12-02-vae-bernoulli-shared-exp).  This class computes the same two things from one exponential:
 
     e = exp(-|l|) in (0, 1],  d = 1 + e in (1, 2]
     softplus(l) = max(l, 0) + log(d)

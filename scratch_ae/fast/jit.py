@@ -6,14 +6,12 @@ over arrays and scalars, readable and runnable without Numba.  Numba is an
 optional dependency (`pip install -e ".[fast]"`); without it engine "fast" is
 refused on the CPU (scratch_ae.fast.resolve_engine) and "auto" runs the
 reference.  It is imported at the first compilation, not at `import scratch_ae`, so the CLI does not pay for its
-import on every start (benchmarks/RESULTS.md, '2026-12-01: figures moved out of
-code comments').
+import on every start (benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments).
 
 Compile settings, the same for every loop:
 * error_model="numpy": a division by zero gives inf or nan as in NumPy instead of
   raising, which also leaves the loop free of branches, so LLVM vectorises it
-  (Python's error model leaves the Adam loop scalar: benchmarks/RESULTS.md,
-  'the Adam update compiled with Numba', tried and dropped);
+  (Python's error model leaves the Adam loop scalar: benchmarks/RESULTS.md#2026-11-23-adam-numba, tried and dropped);
 * no fastmath: the compiler may not reorder the arithmetic or contract a multiply
   and an add, so a loop's result equals its NumPy reference bit for bit;
 * nogil, and serial: a parallel loop's threads fight BLAS's spinning threads for

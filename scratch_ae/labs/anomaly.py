@@ -18,8 +18,7 @@ class.  Digit 1 has the least ink and is reconstructed best by any model (AUC
 well below 0.5); 9 is nearly a 4 or a 7 to the network (AUC near chance with
 the 32-unit code).  With the same 784-32-784 recipe, holding out 0, 2, 6 or 8
 gave AUCs well above chance, 2 the highest of them (the AUCs per held-out
-digit: benchmarks/RESULTS.md, '2026-12-01: figures moved out of code
-comments').  Pass held_out=... to run(...) for another digit.
+digit: benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments).  Pass held_out=... to run(...) for another digit.
 
 What full mode shows (same section of RESULTS.md): the 32-unit code separates
 the held-out 2s better than the 256-unit one, as the paragraph above says of

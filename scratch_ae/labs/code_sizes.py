@@ -6,7 +6,7 @@ rows of PCA(95) (`PCA.truncate`).  PCA's training curve is the Eckart-Young
 floor for every linear code of that size; the autoencoder's is not bound by it.
 
 What full mode shows (test SSE per image, autoencoder vs PCA; its figures:
-benchmarks/RESULTS.md, '2026-12-01: figures moved out of code comments'): the
+benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments): the
 ReLU network wins from k = 35 but loses badly below, and its curve is not even
 monotone.  The cause is dead ReLU code units, zero on every test image: at
 k = 6 all of them (the output is then a constant image, whose error is the

@@ -14,7 +14,7 @@ decoder reads.  A fourth row, the small-code network, pools three times (channel
 8x3x3 = 72 values, deconv decoder) to ask what a code of at most 128 values can do.  It is
 trained with BCE, as the tutorial that reports this size trains it: with MSE through the sigmoid
 it settled on an all-black output in the first epoch and stayed there, its loss constant to four
-digits for seven epochs (benchmarks/RESULTS.md, 'lab conv at full size, 2026-12-02').  Near an
+digits for seven epochs (benchmarks/RESULTS.md#2026-12-02-lab-conv-five-rows).  Near an
 output of 0 the sigmoid's slope scales MSE's gradient down to almost nothing, while BCE's gradient
 with respect to the logits stays (output - target).
 
@@ -23,7 +23,7 @@ A fifth row, the dense code, gets its small code the other way: two wider pooled
 (ConvAutoencoder's dense_code), also trained with BCE.  PCA with as many components is the
 yardstick at this size: it beats the MSE of the all-convolutional 72- and 126-value codes, and a
 linear code on top of wider maps is the network that meets the small-code target (test MSE <=
-0.005 and BCE <= 0.094 per pixel; benchmarks/RESULTS.md, 'the small-code target').
+0.005 and BCE <= 0.094 per pixel; benchmarks/RESULTS.md#2026-12-02-small-code-dense).
 
 Budget as in the report: 8 epochs, Adam lr 1e-3, batch 100, MSE, sigmoid output, seed 0.
 Quick mode: labs.common's 2,000 / 500 image subset, 1 epoch.

@@ -16,8 +16,7 @@ each model (figures/rows_gaussian.png at sigma = 0.45, rows_occlusion.png at
 p = 0.3), and the first-layer filters of both (filters_plain.png,
 filters_denoising.png, the 64 most active units each).
 
-What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
-moved out of code comments'): on noisy inputs the denoising AE's error is a
+What full mode shows (its figures: benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments): on noisy inputs the denoising AE's error is a
 fraction of the plain AE's, from sigma 0.45 up to 1; the curves cross between
 sigma 0.1 and 0.2.  The price is a clean error several times the plain AE's,
 and Gaussian-noise training does not transfer to occlusion: the denoising AE

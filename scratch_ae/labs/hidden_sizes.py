@@ -1,7 +1,7 @@
 """The standard 784-H-784 ReLU/ReLU autoencoder at H = 64, 128 and 256 hidden units.
 
 More hidden units reconstruct better (full mode's test errors per H:
-benchmarks/RESULTS.md, '2026-12-01: figures moved out of code comments'), but
+benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments), but
 the network has not learnt the identity: a uniform-noise image comes back as a
 few bright blobs in the middle of the frame, where digits have ink, and black
 elsewhere.  Its error is about as bad as answering with an all-black image

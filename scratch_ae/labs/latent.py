@@ -15,8 +15,7 @@
   10 fixed test images after chosen epochs (figures/training_snapshots.png,
   with the error on those images in the results).
 
-What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
-moved out of code comments'): most of the fixed images' reconstruction error is
+What full mode shows (its figures: benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments): most of the fixed images' reconstruction error is
 gone after the first epoch.  The t-SNE maps keep the code space's digit
 neighbourhoods (about as many same-digit neighbours as in the 256-D codes, high
 trustworthiness); 3 and 5, 4 and 9, 7 and 9 touch.  The 3-D map costs several

@@ -27,8 +27,7 @@ level of a point that is on the surface.  Figures: figures/noise_rows.png
 (clean, reconstruction, and for r = 2, 4, 8: pixel noise, its reconstruction,
 code noise decoded) and figures/distances.png (the four distances against r).
 
-What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
-moved out of code comments'): at r = 4 and r = 8 pixel noise has a residual
+What full mode shows (its figures: benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments): at r = 4 and r = 8 pixel noise has a residual
 several times code noise's, and the autoencoder brings it back much closer to
 the clean image; code noise decoded stays near the surface but far from the
 clean image, reconstruction or not.  The decoder amplifies code noise: its

@@ -6,8 +6,7 @@ autoencoder trained with MSE converges to the same error (see
 derivations/pca-and-linear-autoencoders.md); the nonlinear ones can, but need
 not, do better.
 
-What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
-moved out of code comments'): the linear autoencoder ends just above PCA after
+What full mode shows (its figures: benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments): the linear autoencoder ends just above PCA after
 20 epochs, as Eckart-Young says it must on the training set; the ReLU one does
 better than both; sigmoid/BCE does worst by far (the saturating sigmoid code
 learns slowest at this budget).

@@ -13,8 +13,7 @@ active on the test set (dead).  Figures: the first-layer filters of each
 network (the 64 most active units, most active first) and the histogram of
 code activations.
 
-What full mode shows (its figures: benchmarks/RESULTS.md, '2026-12-01: figures
-moved out of code comments'): the penalty, far more than the width, makes the
+What full mode shows (its figures: benchmarks/RESULTS.md#2026-12-01-figures-from-code-comments): the penalty, far more than the width, makes the
 code sparse.  The L1-sparse 1296-unit network has far more near-zero activations
 and a far smaller L1 norm per unit than the standard one, with many dead
 units, at a slightly lower test error; without the penalty the 1296-unit

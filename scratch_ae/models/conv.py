@@ -23,14 +23,13 @@ and "unpool" can represent the same functions; they differ in their layer, their
 layout and (PyTorch's fan-in initialisation reads different fans) their starting point.
 Some convolution after each unpooling is needed: an unpooled map is zero everywhere but
 at the argmax pixels, and a decoder that only mixes channels there (a 1x1 kernel) cannot
-draw a stroke wider than those pixels (benchmarks/RESULTS.md, 'lab conv at full size').
+draw a stroke wider than those pixels (benchmarks/RESULTS.md#2026-12-02-lab-conv-full).
 
 With `dense_code=K` the code is a vector instead of maps: a Dense layer after the encoder's
 Flatten maps the C*H*W maps to K values (linear: no activation, as in PCA, which is the
 yardstick at that size), and the decoder starts with a Dense back to C*H*W and the hidden
 activation before its Reshape.  This is how a pooled network gets a small code without
-shrinking its last conv stage to a few channels (benchmarks/RESULTS.md, 'the small-code
-target').
+shrinking its last conv stage to a few channels (benchmarks/RESULTS.md#2026-12-02-small-code-dense).
 
 The unpooling decoders read where each pool's maximum was, so their code is the pooled
 maps *and* the argmax positions (`code_size` counts both; `transform` returns both,
