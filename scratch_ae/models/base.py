@@ -140,7 +140,7 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     """
 
     family = None  # "dense", "conv", ...: stored in checkpoints, so `models.load` knows the class
-    engine = "auto"  # the default for a model saved before `engine` existed (its config lacks it)
+    engine = "auto"  # for a model pickled before `engine` existed (a checkpoint's config falls back to __init__'s)
 
     # ------------------------------------------------------------------ building
     def set_params(self, **params):
@@ -230,7 +230,7 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         (scratch_ae.fast.resolve_engine); the fast networks of an earlier build are dropped."""
         self.backend_ = get_backend(self.backend)
         self.engine_ = fast.resolve_engine(self.engine, self.backend_.xp)
-        self._running = {}
+        self._running, self._loss_decoder = {}, None
         return self.backend_
 
     def _run(self, network):
@@ -243,23 +243,19 @@ class AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         caller runs it with the plain loop, `.forward(x)` and `.backward(grad)`."""
         if self.engine_ == "reference" or self.xp is not np:
             return network
-        key = tuple(id(layer) for layer in network.layers)
-        if key not in self._running:
-            self._running[key] = (network, fast.to_fast(network))  # the reference kept alive: its ids stay unique
-        return self._running[key][1]
+        if id(network) not in self._running:  # the reference kept alive beside it, so its id stays unique
+            self._running[id(network)] = (network, fast.to_fast(network))
+        return self._running[id(network)][1]
 
     @property
     def loss_decoder_(self):
         """The decoder as the loss sees it: with BCE the final sigmoid is left out and the loss takes
         the logits, fusing the sigmoid in (losses.md#bce-with-logits).  A family whose decoder ends
-        otherwise overrides `_loss_decoder_layers`."""
-        layers = self._loss_decoder_layers()
-        if layers is self.decoder_.layers:
-            return self.decoder_
-        key = ("loss", tuple(id(layer) for layer in layers))
-        if key not in self._running:
-            self._running[key] = Sequential(layers)
-        return self._running[key]
+        otherwise overrides `_loss_decoder_layers`.  Made once per build."""
+        if self._loss_decoder is None:
+            layers = self._loss_decoder_layers()
+            self._loss_decoder = self.decoder_ if layers is self.decoder_.layers else Sequential(layers)
+        return self._loss_decoder
 
     def _loss_decoder_layers(self):
         return self.decoder_.layers[:-1] if self.loss == "bce" else self.decoder_.layers

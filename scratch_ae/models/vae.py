@@ -331,25 +331,17 @@ class VariationalAutoencoder(AutoencoderBase):
     # -log p(target | z) + beta_ KL (+ the weight penalty), the batch means (0-d).
     _stochastic_what = "a variational autoencoder samples z"
 
-    def _pair(self, x, target, what="x"):
-        """(x, target, same): the batch on the backend; `same` when the target is the input itself."""
+    def _training_pair(self, x, target, rng):
+        """The batch a step trains on: with `rng` and binarize="dynamic", the target is binarised from
+        rng first (before the sampling layer draws eps from the same generator), and so is the input
+        when it is the target.  Without rng (a forward-only objective in evaluation mode, z = mu): as given."""
         same = target is None or target is x
-        x = self._as_batch(x, what)
-        return x, (x if same else self._as_batch(target, "target")), same
-
-    def _binarized(self, x, target, same, rng):
-        """With dynamic binarisation, the target drawn from `rng` (before any eps), the input too when it is the target."""
-        if self.binarize_ != "dynamic":
+        x = self._as_batch(x)
+        target = x if same else self._as_batch(target, "target")
+        if rng is None or self.binarize_ != "dynamic":
             return x, target
         target = binarize(target, rng).astype(self.dtype, copy=False)
         return (target if same else x), target
-
-    def _training_pair(self, x, target, rng):
-        """The batch a step trains on: with `rng` and binarize="dynamic", binarised from rng first (then
-        the sampling layer draws eps from the same generator).  Without rng (a forward-only objective in
-        evaluation mode, z = mu): as given."""
-        x, target, same = self._pair(x, target)
-        return self._binarized(x, target, same, rng) if rng is not None else (x, target)
 
     def _code_terms(self, objective, z):
         """objective + beta_ KL(q(z|x) || N(0, I)), the KL from the sampling layer's mu and logvar.
